@@ -20,6 +20,10 @@ def _register() -> None:
     from lightglue.cli import match
 
     main.add_command(match.match)
+    from lightglue.cli import collection
+
+    for command in collection.COMMANDS:
+        main.add_command(command)
 
 
 _register()

@@ -1,0 +1,240 @@
+"""Collection verbs: ``extract``, ``pairs``, ``match-pairs``, ``reconstruct``, ``show-pair``.
+
+A working folder collects every stage's output: ``features.h5``, ``pairs.txt``,
+``matches.h5``, then ``database.db``, ``sparse/``, ``points.ply``, ``reconstruction.png`` and
+``summary.json``. Every verb resumes what a previous (possibly killed) run left.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+_PRESET_NAMES = ("aliked+lightglue", "disk+lightglue", "sift+lightglue", "superpoint+lightglue")
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", force=True)
+
+
+def _fail(err: Exception) -> click.ClickException:
+    return click.ClickException(str(err))
+
+
+def _preset_options(fn: Callable) -> Callable:
+    """``--preset``, ``--max-keypoints``, ``--resize``."""
+    fn = click.option(
+        "--resize",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Long side in pixels before extraction (0: no resizing). [default: the preset's, 1024]",
+    )(fn)
+    fn = click.option(
+        "--max-keypoints", type=click.IntRange(min=1), default=None, help="Keypoints per image. [default: 2048]"
+    )(fn)
+    return click.option(
+        "--preset", type=click.Choice(_PRESET_NAMES), default="aliked+lightglue", show_default=True,
+        help="Extractor + matcher configuration.",
+    )(fn)
+
+
+def _preset(preset: str, max_keypoints: int | None, resize: int | None) -> Any:
+    from lightglue.collection.presets import get_preset
+
+    if resize is None:
+        return get_preset(preset, max_keypoints=max_keypoints)
+    return get_preset(preset, max_keypoints=max_keypoints, resize=resize or None)
+
+
+def _pairs_options(fn: Callable) -> Callable:
+    """``--strategy``, ``--window``, ``--num-neighbors``, ``--pairs-file``."""
+    fn = click.option(
+        "--pairs-file", type=click.Path(exists=True, dir_okay=False), default=None,
+        help="Pairs file, 'name0 name1' per line (strategy 'file').",
+    )(fn)
+    fn = click.option(
+        "--num-neighbors", type=click.IntRange(min=1), default=10, show_default=True,
+        help="Neighbours per image (strategy 'retrieval').",
+    )(fn)
+    fn = click.option(
+        "--window", type=click.IntRange(min=1), default=5, show_default=True,
+        help="Following images paired with each image (strategy 'sequential').",
+    )(fn)
+    return click.option(
+        "--strategy", type=click.Choice(["exhaustive", "sequential", "retrieval", "file"]), default=None,
+        help="Which pairs to match. [default: 'file' with --pairs-file, else exhaustive]",
+    )(fn)
+
+
+def _strategy(strategy: str | None, pairs_file: str | None) -> str:
+    if strategy is None:
+        return "file" if pairs_file else "exhaustive"
+    if strategy == "file" and not pairs_file:
+        raise click.UsageError("--strategy file needs --pairs-file.")
+    return strategy
+
+
+_quiet = click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
+
+
+@click.command()
+@click.argument("images", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Working folder; receives features.h5.")
+@_preset_options
+@_quiet
+def extract(images: Path, out_dir: Path, preset: str, max_keypoints: int | None, resize: int | None,
+            quiet: bool) -> None:
+    """Extract local features of every image in IMAGES once (hloc-compatible features.h5)."""
+    from lightglue.collection.h5store import MetadataMismatchError
+    from lightglue.collection.pipeline import EmptyCollectionError, extract_collection, list_images
+
+    _setup_logging(quiet)
+    try:
+        names = list_images(images)
+        report = extract_collection(images, out_dir / "features.h5", _preset(preset, max_keypoints, resize),
+                                    names, progress=not quiet)
+    except (EmptyCollectionError, OSError, MetadataMismatchError, ValueError) as err:
+        raise _fail(err) from err
+    click.echo(f"features of {len(report.names)}/{len(names)} images in {out_dir / 'features.h5'} "
+               f"({len(report.extracted)} extracted now)")
+    _report_skipped(report.skipped)
+
+
+def _report_skipped(skipped: dict[str, str]) -> None:
+    if skipped:
+        click.echo(f"skipped {len(skipped)} unreadable image(s):", err=True)
+        for name, reason in skipped.items():
+            click.echo(f"  {name}: {reason}", err=True)
+
+
+@click.command()
+@click.argument("workdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_pairs_options
+@click.option("--features", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="[default: WORKDIR/features.h5]")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="[default: WORKDIR/pairs.txt]")
+def pairs(workdir: Path, strategy: str | None, window: int, num_neighbors: int, pairs_file: str | None,
+          features: Path | None, out_path: Path | None) -> None:
+    """Choose the image pairs to match among the images of WORKDIR/features.h5."""
+    from lightglue.collection.pairs import write_pairs
+    from lightglue.collection.pipeline import make_pairs
+
+    features = features or workdir / "features.h5"
+    out_path = out_path or workdir / "pairs.txt"
+    if not features.is_file():
+        raise click.ClickException(f"No features at {features}: run 'lightglue extract' first.")
+    try:
+        chosen = make_pairs(_strategy(strategy, pairs_file), features, window, num_neighbors, pairs_file)
+    except (OSError, ValueError) as err:
+        raise _fail(err) from err
+    write_pairs(chosen, out_path)
+    click.echo(f"{len(chosen)} pairs written to {out_path}")
+
+
+@click.command("match-pairs")
+@click.argument("workdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--features", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="[default: WORKDIR/features.h5]")
+@click.option("--pairs", "pairs_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="[default: WORKDIR/pairs.txt]")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="[default: WORKDIR/matches.h5]")
+@_preset_options
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Pairs per matcher call.")
+@_quiet
+def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, out_path: Path | None,
+                preset: str, max_keypoints: int | None, resize: int | None, batch_size: int, quiet: bool) -> None:
+    """Match the pairs of WORKDIR/pairs.txt in batches (hloc-compatible matches.h5)."""
+    from lightglue.collection.h5store import MetadataMismatchError
+    from lightglue.collection.pairs import read_pairs
+    from lightglue.collection.pipeline import match_collection
+
+    _setup_logging(quiet)
+    features = features or workdir / "features.h5"
+    pairs_path = pairs_path or workdir / "pairs.txt"
+    out_path = out_path or workdir / "matches.h5"
+    for path, verb in ((features, "extract"), (pairs_path, "pairs")):
+        if not path.is_file():
+            raise click.ClickException(f"No {path.name} at {path}: run 'lightglue {verb}' first.")
+    try:
+        report = match_collection(features, read_pairs(pairs_path), out_path,
+                                  _preset(preset, max_keypoints, resize), batch_size, progress=not quiet)
+    except (OSError, ValueError, MetadataMismatchError) as err:
+        raise _fail(err) from err
+    rate = report.matched / report.seconds if report.seconds and report.matched else 0.0
+    click.echo(f"{report.num_pairs} pairs in {out_path} ({report.matched} matched now, {rate:.2f} pairs/s)")
+
+
+@click.command()
+@click.argument("images", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Working folder for every stage's output.")
+@_preset_options
+@_pairs_options
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Pairs per matcher call.")
+@click.option("--camera-mode", type=click.Choice(["per-image", "single"]), default="per-image", show_default=True,
+              help="One camera per photo, or one shared camera.")
+@click.option("--verbose", is_flag=True, help="Show pycolmap's log.")
+@_quiet
+def reconstruct(images: Path, out_dir: Path, preset: str, max_keypoints: int | None, resize: int | None,
+                strategy: str | None, window: int, num_neighbors: int, pairs_file: str | None, batch_size: int,
+                camera_mode: str, verbose: bool, quiet: bool) -> None:
+    """Photos in IMAGES to a 3D model: extract, pairs, match-pairs, COLMAP database, mapping."""
+    from lightglue.collection.h5store import MetadataMismatchError
+    from lightglue.collection.pipeline import PairsOptions, reconstruct_collection
+
+    _setup_logging(quiet)
+    options = PairsOptions(_strategy(strategy, pairs_file), window, num_neighbors, pairs_file)
+    try:
+        summary = reconstruct_collection(images, out_dir, _preset(preset, max_keypoints, resize), options,
+                                         batch_size, camera_mode, progress=not quiet, verbose=verbose,
+                                         log=logging.getLogger(__name__).info)
+    except (OSError, ValueError, MetadataMismatchError) as err:
+        raise _fail(err) from err
+    click.echo(summary.format())
+    click.echo(f"model: {out_dir / 'sparse'}  points: {out_dir / 'points.ply'}  "
+               f"picture: {out_dir / 'reconstruction.png'}")
+    if summary.num_registered == 0:
+        raise click.ClickException("No model could be reconstructed (too few verified matches).")
+
+
+@click.command("show-pair")
+@click.argument("workdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("name0")
+@click.argument("name1")
+@click.option("--images", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The image folder.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="[default: WORKDIR/pair_NAME0_NAME1.png]")
+def show_pair(workdir: Path, name0: str, name1: str, images: Path, out_path: Path | None) -> None:
+    """Draw the stored matches of the pair NAME0 NAME1 to a PNG."""
+    import h5py
+
+    from lightglue.collection.features_h5 import read_features
+    from lightglue.collection.matches_h5 import read_matches
+    from lightglue.collection.render import render_matches
+    from lightglue.image import read_image
+
+    out_path = out_path or workdir / f"pair_{Path(name0).stem}_{Path(name1).stem}.png"
+    try:
+        with h5py.File(workdir / "features.h5", "r") as ff, h5py.File(workdir / "matches.h5", "r") as mf:
+            k0, k1 = read_features(ff, name0).keypoints, read_features(ff, name1).keypoints
+            matches, _ = read_matches(mf, name0, name1)
+        render_matches(read_image(images / name0), read_image(images / name1), k0, k1, matches, out_path,
+                       title=f"{name0} - {name1}: {len(matches)} matches")
+    except OSError as err:
+        raise _fail(err) from err
+    except KeyError as err:  # str(KeyError) adds quotes
+        raise click.ClickException(str(err.args[0])) from err
+    click.echo(f"{len(matches)} matches drawn to {out_path}")
+
+
+COMMANDS = (extract, pairs, match_pairs, reconstruct, show_pair)

@@ -1,0 +1,151 @@
+"""A COLMAP database from ``features.h5`` + ``matches.h5``, through pycolmap's Database API.
+
+Holds cameras (one per image, or one shared), a trivial rig and frame per image, images,
+keypoints (shifted by +0.5 px to COLMAP's convention, where the top-left pixel's centre is
+(0.5, 0.5)), the raw matches of every pair, and the two-view geometries that pycolmap's
+geometric verification (RANSAC on F / E / H) keeps. The file is built under a temporary
+name and renamed into place, so an interrupted build never leaves a half-written database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from lightglue.collection._pycolmap import pycolmap
+
+from lightglue.collection.features_h5 import read_features
+from lightglue.collection.h5store import item_keys
+from lightglue.collection.matches_h5 import find_pair, read_matches
+from lightglue.collection.pairs import Pair
+
+CAMERA_MODES = ("per-image", "single")
+DEFAULT_FOCAL_FACTOR = 1.2  # COLMAP's focal-length guess without EXIF: 1.2 x max(W, H)
+
+
+@dataclass(frozen=True)
+class DatabaseSummary:
+    """What went into a database.
+
+    Attributes:
+        num_images: images written.
+        num_matched_pairs: pairs with at least one match.
+        num_verified_pairs: pairs with a two-view geometry that passed verification.
+    """
+
+    num_images: int
+    num_matched_pairs: int
+    num_verified_pairs: int
+
+
+@contextlib.contextmanager
+def colmap_log_level(level: int) -> Iterator[None]:
+    """Temporarily set pycolmap's (glog) minimum log level (0 info, 1 warning, 2 error)."""
+    old = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = level
+    try:
+        yield
+    finally:
+        pycolmap.logging.minloglevel = old
+
+
+def default_camera(width: int, height: int) -> pycolmap.Camera:
+    """SIMPLE_RADIAL camera with COLMAP's default focal guess and a centred principal point."""
+    return pycolmap.Camera(
+        model="SIMPLE_RADIAL",
+        width=int(width),
+        height=int(height),
+        params=[DEFAULT_FOCAL_FACTOR * max(width, height), width / 2.0, height / 2.0, 0.0],
+    )
+
+
+def _write_image(db: pycolmap.Database, name: str, camera_id: int) -> int:
+    """Write an image with its own trivial rig and frame (COLMAP >= 3.12 needs both)."""
+    sensor = pycolmap.sensor_t(type=pycolmap.SensorType.CAMERA, id=camera_id)
+    rig = pycolmap.Rig()
+    rig.add_ref_sensor(sensor)
+    rig_id = db.write_rig(rig)
+    image_id = db.write_image(pycolmap.Image(name=name, camera_id=camera_id))
+    frame = pycolmap.Frame()
+    frame.rig_id = rig_id
+    frame.add_data_id(pycolmap.data_t(sensor_id=sensor, id=image_id))
+    db.write_frame(frame)
+    return image_id
+
+
+def build_database(
+    db_path: str | os.PathLike,
+    features_path: str | os.PathLike,
+    matches_path: str | os.PathLike,
+    pairs: Sequence[Pair],
+    camera_mode: str = "per-image",
+    num_threads: int = -1,
+    verbose: bool = False,
+) -> DatabaseSummary:
+    """Write a COLMAP database and verify every matched pair.
+
+    Images are those of ``features_path`` in sorted order; pairs missing from
+    ``matches_path`` (e.g. an image was skipped) or without matches are left out.
+
+    Args:
+        db_path: the database to (re)create.
+        features_path: hloc-layout ``features.h5``.
+        matches_path: hloc-layout ``matches.h5``.
+        pairs: the pairs to import.
+        camera_mode: ``"per-image"`` (a camera per photo: different cameras, no EXIF) or
+            ``"single"`` (one shared camera; all images must have the same size).
+        num_threads: verification threads (-1: all cores).
+        verbose: let pycolmap log at INFO level.
+
+    Returns:
+        Counts of images, matched pairs and verified pairs.
+    """
+    if camera_mode not in CAMERA_MODES:
+        raise ValueError(f"camera_mode must be one of {CAMERA_MODES}, got {camera_mode!r}.")
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    image_ids: dict[str, int] = {}
+    num_matched = 0
+    with h5py.File(features_path, "r") as ff, pycolmap.Database.open(tmp) as db:
+        names = sorted(item_keys(ff))
+        shared: dict[tuple[int, int], int] = {}
+        for name in names:
+            feats = read_features(ff, name)
+            size = (int(feats.image_size[0]), int(feats.image_size[1]))
+            if camera_mode == "single":
+                if shared and size not in shared:
+                    raise ValueError(
+                        f"camera_mode='single' needs equal image sizes: {name} is {size[0]}x{size[1]}, "
+                        f"another image is {next(iter(shared))[0]}x{next(iter(shared))[1]}."
+                    )
+                if size not in shared:
+                    shared[size] = db.write_camera(default_camera(*size))
+                camera_id = shared[size]
+            else:
+                camera_id = db.write_camera(default_camera(*size))
+            image_ids[name] = _write_image(db, name, camera_id)
+            db.write_keypoints(image_ids[name], (feats.keypoints + 0.5).astype(np.float32))
+        with h5py.File(matches_path, "r") as mf:
+            for name0, name1 in pairs:
+                if name0 not in image_ids or name1 not in image_ids or find_pair(mf, name0, name1) is None:
+                    continue
+                matches, _ = read_matches(mf, name0, name1)
+                if len(matches):
+                    db.write_matches(image_ids[name0], image_ids[name1], matches.astype(np.uint32))
+                    num_matched += 1
+    with colmap_log_level(0 if verbose else 2):
+        pycolmap.geometric_verification(
+            tmp,
+            verifier_options=pycolmap.GeometricVerifierOptions(num_threads=num_threads),
+        )
+    with pycolmap.Database.open(tmp) as db:
+        num_verified = db.num_verified_image_pairs()
+    os.replace(tmp, db_path)
+    return DatabaseSummary(len(image_ids), num_matched, num_verified)
