@@ -1,0 +1,123 @@
+"""Configuration of the LightGlue matcher and the per-feature presets.
+
+The keys and defaults are the official implementation's. Unlike the official code, a value
+the user passes always wins over the preset, and unknown keys are an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FeaturePreset:
+    """What a feature type fixes in the matcher: its weights and input shape.
+
+    Attributes:
+        weights: canonical weight-file name for :func:`lightglue.weights.resolve_weights`.
+        input_dim: descriptor size D of the features.
+        add_scale_ori: the features carry ``scales`` and ``oris`` (4-D positional input).
+    """
+
+    weights: str
+    input_dim: int
+    add_scale_ori: bool = False
+
+
+FEATURE_PRESETS: dict[str, FeaturePreset] = {
+    "superpoint": FeaturePreset("superpoint_lightglue", 256),
+    "disk": FeaturePreset("disk_lightglue", 128),
+    "aliked": FeaturePreset("aliked_lightglue", 128),
+    "sift": FeaturePreset("sift_lightglue", 128, add_scale_ori=True),
+    "doghardnet": FeaturePreset("doghardnet_lightglue", 128, add_scale_ori=True),
+}
+
+# Number of keypoints above which the reference prunes points, per device kind. On the CPU
+# it prunes at every size; on CUDA only above these counts (pruning costs a gather).
+PRUNING_MIN_KEYPOINTS = {"cpu": -1, "mps": -1, "cuda": 1536}
+
+
+@dataclass(frozen=True)
+class LightGlueConfig:
+    """Matcher hyper-parameters (official names and defaults).
+
+    Attributes:
+        name: identifier, for interfacing only.
+        input_dim: descriptor size D of the input features.
+        descriptor_dim: internal state size d.
+        add_scale_ori: add keypoint scale and orientation (radians) to the positional input.
+        n_layers: number of self+cross layers L.
+        num_heads: attention heads.
+        flash: allow fused attention kernels (``scaled_dot_product_attention``).
+        mp: mixed precision (float16 on CUDA, bfloat16 on CPU).
+        depth_confidence: early-exit ratio of confident points; -1 disables.
+        width_confidence: point pruning; a point is dropped when confident and
+            ``matchability <= 1 - width_confidence``; -1 disables.
+        filter_threshold: minimal match score (strict).
+        weights: an explicit weight file, or None to use the preset's file.
+        pruning_min_keypoints: prune only images with more points than this; None uses the
+            reference's per-device values (:data:`PRUNING_MIN_KEYPOINTS`).
+    """
+
+    name: str = "lightglue"
+    input_dim: int = 256
+    descriptor_dim: int = 256
+    add_scale_ori: bool = False
+    n_layers: int = 9
+    num_heads: int = 4
+    flash: bool = True
+    mp: bool = False
+    depth_confidence: float = 0.95
+    width_confidence: float = 0.99
+    filter_threshold: float = 0.1
+    weights: str | None = None
+    pruning_min_keypoints: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.descriptor_dim % self.num_heads:
+            raise ValueError(
+                f"descriptor_dim={self.descriptor_dim} is not divisible by num_heads={self.num_heads}"
+            )
+        if (self.descriptor_dim // self.num_heads) % 2:
+            raise ValueError("the head dimension must be even for the rotary encoding")
+        if self.n_layers < 1:
+            raise ValueError(f"n_layers must be >= 1, got {self.n_layers}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.descriptor_dim // self.num_heads
+
+    def confidence_thresholds(self) -> np.ndarray:
+        """Per-layer confidence thresholds ``clip(0.8 + 0.1 exp(-4 i / L), 0, 1)``, float32 [L]."""
+        i = np.arange(self.n_layers)
+        return np.clip(0.8 + 0.1 * np.exp(-4.0 * i / self.n_layers), 0, 1).astype(np.float32)
+
+
+CONFIG_KEYS = frozenset(f.name for f in dataclasses.fields(LightGlueConfig))
+
+
+def make_config(features: str | None, **overrides) -> tuple[LightGlueConfig, FeaturePreset | None]:
+    """Merge defaults, the feature preset and the user's overrides (the user wins).
+
+    Raises:
+        ValueError: unknown feature type.
+        TypeError: unknown configuration key.
+    """
+    unknown = sorted(set(overrides) - CONFIG_KEYS)
+    if unknown:
+        raise TypeError(f"Unknown LightGlue option(s) {unknown}; valid options: {sorted(CONFIG_KEYS)}")
+    preset = None
+    values: dict = {}
+    if features is not None:
+        if features not in FEATURE_PRESETS:
+            raise ValueError(f"Unsupported features {features!r}; choose one of {sorted(FEATURE_PRESETS)}")
+        preset = FEATURE_PRESETS[features]
+        values.update(input_dim=preset.input_dim, add_scale_ori=preset.add_scale_ori)
+    values.update(overrides)
+    return LightGlueConfig(**values), preset
+
+
+__all__ = ["FEATURE_PRESETS", "FeaturePreset", "LightGlueConfig", "make_config", "PRUNING_MIN_KEYPOINTS"]

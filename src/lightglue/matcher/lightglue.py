@@ -1,0 +1,323 @@
+"""The LightGlue matcher with adaptive depth and width that is correct for any batch.
+
+Every pair of a batch exits and prunes on its own: pairs that stop leave the batch, pruned
+points leave their image, and the remaining points are packed left with a key mask where
+images of the batch hold different numbers of points. A pair therefore gets the same result
+in a batch as alone (up to float rounding of the padded attention).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lightglue.matcher.assignment import MatchAssignment, TokenConfidence, filter_matches
+from lightglue.matcher.config import PRUNING_MIN_KEYPOINTS, LightGlueConfig, make_config
+from lightglue.matcher.inputs import ImageInputs, parse_image_inputs
+from lightglue.matcher.layers import FourierPositionalEncoding, TransformerLayer
+from lightglue.weights import load_state_dict
+
+
+@dataclass
+class _Side:
+    """The still-active points of one image for the pairs still in the batch.
+
+    Attributes:
+        desc: [b, W, d] states, packed left.
+        cos, sin: [b, 1, W, c] rotary encoding.
+        index: [b, W] original keypoint index of each slot.
+        valid: [b, W] slot holds a real, unpruned point.
+    """
+
+    desc: torch.Tensor
+    cos: torch.Tensor
+    sin: torch.Tensor
+    index: torch.Tensor
+    valid: torch.Tensor
+
+    def select_rows(self, rows: torch.Tensor) -> "_Side":
+        return _Side(self.desc[rows], self.cos[rows], self.sin[rows], self.index[rows], self.valid[rows])
+
+    def pack(self) -> "_Side":
+        """Move valid slots to the front (order kept) and drop all-empty columns."""
+        width = int(self.valid.sum(1).max()) if self.valid.numel() else 0
+        if width == self.valid.shape[1] and bool(self.valid.all()):
+            return self
+        order = torch.argsort((~self.valid).to(torch.uint8), dim=1, stable=True)[:, :width]
+        d, c = self.desc.shape[-1], self.cos.shape[-1]
+        enc_order = order[:, None, :, None].expand(-1, 1, -1, c)
+        return _Side(
+            self.desc.gather(1, order[..., None].expand(-1, -1, d)),
+            self.cos.gather(2, enc_order),
+            self.sin.gather(2, enc_order),
+            self.index.gather(1, order),
+            self.valid.gather(1, order),
+        )
+
+    @property
+    def mask(self) -> torch.Tensor | None:
+        """Key mask for attention, None when every slot is valid."""
+        return None if bool(self.valid.all()) else self.valid
+
+
+class LightGlue(nn.Module):
+    """LightGlue: match two sets of local features (ICCV 2023).
+
+    Args:
+        features: preset name (``superpoint``, ``disk``, ``aliked``, ``sift``, ``doghardnet``)
+            that selects the pretrained weights and descriptor size, or None for a model with
+            random weights (or the file given by ``weights``).
+        **conf: overrides of :class:`~lightglue.matcher.config.LightGlueConfig`; a value
+            passed here always wins over the preset. Unknown keys raise TypeError.
+
+    Inputs and outputs: see :meth:`forward`.
+    """
+
+    def __init__(self, features: str | None = "superpoint", **conf) -> None:
+        super().__init__()
+        self.conf, preset = make_config(features, **conf)
+        self.features = features
+        c: LightGlueConfig = self.conf
+        d = c.descriptor_dim
+        self.input_proj = nn.Linear(c.input_dim, d) if c.input_dim != d else nn.Identity()
+        self.posenc = FourierPositionalEncoding(2 + 2 * c.add_scale_ori, c.head_dim)
+        self.transformers = nn.ModuleList([TransformerLayer(d, c.num_heads) for _ in range(c.n_layers)])
+        self.log_assignment = nn.ModuleList([MatchAssignment(d) for _ in range(c.n_layers)])
+        self.token_confidence = nn.ModuleList([TokenConfidence(d) for _ in range(c.n_layers - 1)])
+        thresholds = torch.from_numpy(c.confidence_thresholds())
+        self.register_buffer("confidence_thresholds", thresholds, persistent=False)
+        if c.weights is not None:
+            self.load_weights(c.weights)
+        elif preset is not None:
+            self.load_weights(preset.weights)
+
+    # ------------------------------------------------------------------ weights
+    def load_weights(self, weights: str) -> None:
+        """Load a state dict: a file path, or a canonical name found by the weights resolver.
+
+        Old files with top-level ``self_attn.{i}`` / ``cross_attn.{i}`` keys are renamed.
+        Keys are checked strictly: a missing or unexpected key is an error.
+        """
+        from pathlib import Path
+
+        is_path = Path(str(weights)).suffix in (".pth", ".pt") or Path(str(weights)).exists()
+        state = load_state_dict(Path(weights).stem, path=weights if is_path else None)
+        try:
+            self.load_state_dict(rename_legacy_keys(state, self.conf.n_layers), strict=True)
+        except RuntimeError as err:
+            raise ValueError(f"Weights {weights!r} do not fit this LightGlue configuration: {err}") from None
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, data: dict) -> dict:
+        """Match the features of ``data["image0"]`` and ``data["image1"]``.
+
+        Each side is a dict with ``keypoints [B, N, 2]`` (pixels), ``descriptors [B, N, D]``,
+        ``image_size [B, 2]`` (W, H) or ``image [B, C, H, W]``; ``scales``/``oris`` [B, N] for
+        sift/doghardnet; ``keypoint_mask [B, N]`` for batches with unequal keypoint counts.
+
+        Returns:
+            dict with ``matches0 [B, M]`` (index into image 1, -1 if none), ``matches1 [B, N]``,
+            ``matching_scores0 [B, M]``, ``matching_scores1 [B, N]``, ``matches`` (list of B
+            [S, 2] index pairs), ``scores`` (list of B [S]), ``stop`` (LongTensor [B]: layers
+            run per pair), ``prune0 [B, M]`` / ``prune1 [B, N]`` (layer at which each point
+            was dropped, ``n_layers`` if never; 0 for padding).
+        """
+        if not isinstance(data, dict) or "image0" not in data or "image1" not in data:
+            raise ValueError("LightGlue expects a dict with keys 'image0' and 'image1'")
+        c = self.conf
+        args = (c.input_dim, c.add_scale_ori, self.features)
+        in0 = parse_image_inputs(data["image0"], "image0", *args)
+        in1 = parse_image_inputs(data["image1"], "image1", *args)
+        if in0.descriptors.shape[0] != in1.descriptors.shape[0]:
+            raise ValueError(
+                f"LightGlue inputs have different batch sizes: {in0.descriptors.shape[0]} and {in1.descriptors.shape[0]}"
+            )
+        device = in0.descriptors.device
+        amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=c.mp):
+            return self._match(in0, in1)
+
+    def pruning_min_keypoints(self, device: torch.device) -> int:
+        """Images with at most this many active points are not pruned (reference behaviour)."""
+        if self.conf.pruning_min_keypoints is not None:
+            return self.conf.pruning_min_keypoints
+        if device.type == "cuda":
+            return PRUNING_MIN_KEYPOINTS["cuda"] if self.conf.flash else 1024
+        return PRUNING_MIN_KEYPOINTS.get(device.type, -1)
+
+    def _initial_side(self, inputs: ImageInputs) -> _Side:
+        b, n = inputs.descriptors.shape[:2]
+        device = inputs.descriptors.device
+        desc = self.input_proj(inputs.descriptors)
+        cos, sin = self.posenc(inputs.positions)
+        index = torch.arange(n, device=device).expand(b, n)
+        valid = inputs.mask if inputs.mask is not None else torch.ones((b, n), dtype=torch.bool, device=device)
+        return _Side(desc, cos, sin, index, valid)
+
+    def _match(self, in0: ImageInputs, in1: ImageInputs) -> dict:
+        c = self.conf
+        b, m = in0.descriptors.shape[:2]
+        n = in1.descriptors.shape[1]
+        device = in0.descriptors.device
+        counts0, counts1 = in0.counts, in1.counts
+        real0 = in0.mask if in0.mask is not None else torch.ones((b, m), dtype=torch.bool, device=device)
+        real1 = in1.mask if in1.mask is not None else torch.ones((b, n), dtype=torch.bool, device=device)
+        out = _Outputs.empty(b, m, n, device, real0, real1, c.n_layers, c.width_confidence > 0)
+
+        early_stop = c.depth_confidence > 0
+        prune = c.width_confidence > 0
+        prune_min = self.pruning_min_keypoints(device)
+        total = (counts0 + counts1).float()
+
+        rows = torch.nonzero((counts0 > 0) & (counts1 > 0)).squeeze(1)  # pairs still running
+        s0 = self._initial_side(in0).select_rows(rows)
+        s1 = self._initial_side(in1).select_rows(rows)
+        for i in range(c.n_layers):
+            if rows.numel() == 0:
+                break
+            s0.desc, s1.desc = self._layer(i, s0, s1)
+            if i == c.n_layers - 1:
+                break
+            conf0 = conf1 = None
+            done = torch.zeros(rows.shape, dtype=torch.bool, device=device)
+            if early_stop:
+                conf0 = self.token_confidence[i](s0.desc)
+                conf1 = self.token_confidence[i](s1.desc)
+                threshold = self.confidence_thresholds[i]
+                unsure = ((conf0 < threshold) & s0.valid).sum(1) + ((conf1 < threshold) & s1.valid).sum(1)
+                done = (1.0 - unsure.float() / total[rows]) > c.depth_confidence
+                if bool(done.any()):
+                    self._finalize(out, i, i + 1, rows, done, s0, s1)
+            if prune:
+                threshold = self.confidence_thresholds[i]
+                for s, conf, prune_out in ((s0, conf0, out.prune0), (s1, conf1, out.prune1)):
+                    keep = self.log_assignment[i].matchability_probability(s.desc) > (1 - c.width_confidence)
+                    if conf is not None:
+                        keep |= conf <= threshold
+                    eligible = (s.valid.sum(1) > prune_min) & ~done
+                    keep = torch.where(eligible[:, None], keep & s.valid, s.valid)
+                    _count_kept(prune_out, rows[:, None].expand_as(keep)[keep & eligible[:, None]], s.index[keep & eligible[:, None]])
+                    s.valid = keep
+                emptied = ~done & ((s0.valid.sum(1) == 0) | (s1.valid.sum(1) == 0))
+                if bool(emptied.any()):
+                    out.stop[rows[emptied]] = i + 1
+                    done |= emptied
+            if bool(done.any()):
+                stay = torch.nonzero(~done).squeeze(1)
+                rows, s0, s1 = rows[stay], s0.select_rows(stay), s1.select_rows(stay)
+            if prune or bool(done.any()):
+                s0, s1 = s0.pack(), s1.pack()
+        if rows.numel():
+            self._finalize(out, c.n_layers - 1, c.n_layers, rows, None, s0, s1)
+        return out.as_dict()
+
+    def _layer(self, i: int, s0: _Side, s1: _Side) -> tuple[torch.Tensor, torch.Tensor]:
+        mask0, mask1 = s0.mask, s1.mask
+        if (mask0 is None) != (mask1 is None):  # the cross block needs both or none
+            mask0, mask1 = s0.valid, s1.valid
+        return self.transformers[i](s0.desc, s1.desc, (s0.cos, s0.sin), (s1.cos, s1.sin), mask0, mask1)
+
+    def _finalize(
+        self,
+        out: "_Outputs",
+        layer: int,
+        stop: int,
+        rows: torch.Tensor,
+        which: torch.Tensor | None,
+        s0: _Side,
+        s1: _Side,
+    ) -> None:
+        """Predict the matches of the selected pairs with the assignment head of ``layer``."""
+        head = self.log_assignment[layer]
+        selected = range(rows.numel()) if which is None else torch.nonzero(which).squeeze(1).tolist()
+        for r in selected:
+            bi = int(rows[r])
+            out.stop[bi] = stop
+            v0, v1 = s0.valid[r], s1.valid[r]
+            idx0, idx1 = s0.index[r][v0], s1.index[r][v1]
+            if idx0.numel() == 0 or idx1.numel() == 0:
+                continue
+            scores, _ = head(s0.desc[r][v0][None], s1.desc[r][v1][None])
+            m0, m1, ms0, ms1 = filter_matches(scores.float(), self.conf.filter_threshold)
+            out.matches0[bi, idx0] = torch.where(m0[0] >= 0, idx1[m0[0].clamp(min=0)], -1)
+            out.matches1[bi, idx1] = torch.where(m1[0] >= 0, idx0[m1[0].clamp(min=0)], -1)
+            out.scores0[bi, idx0] = ms0[0]
+            out.scores1[bi, idx1] = ms1[0]
+
+
+def _count_kept(prune: torch.Tensor, rows: torch.Tensor, index: torch.Tensor) -> None:
+    """Add 1 to ``prune[rows, index]`` (one pruning step survived)."""
+    prune.index_put_((rows, index), torch.ones_like(index), accumulate=True)
+
+
+@dataclass
+class _Outputs:
+    matches0: torch.Tensor
+    matches1: torch.Tensor
+    scores0: torch.Tensor
+    scores1: torch.Tensor
+    stop: torch.Tensor
+    prune0: torch.Tensor
+    prune1: torch.Tensor
+    n_layers: int
+    pruning: bool
+
+    @classmethod
+    def empty(cls, b, m, n, device, real0, real1, n_layers, pruning) -> "_Outputs":
+        start = 1 if pruning else n_layers
+        return cls(
+            torch.full((b, m), -1, dtype=torch.long, device=device),
+            torch.full((b, n), -1, dtype=torch.long, device=device),
+            torch.zeros((b, m), device=device),
+            torch.zeros((b, n), device=device),
+            torch.zeros((b,), dtype=torch.long, device=device),
+            real0.long() * start,
+            real1.long() * start,
+            n_layers,
+            pruning,
+        )
+
+    def as_dict(self) -> dict:
+        matches, scores = [], []
+        for k in range(self.matches0.shape[0]):
+            valid = self.matches0[k] > -1
+            idx0 = torch.nonzero(valid).squeeze(1)
+            matches.append(torch.stack([idx0, self.matches0[k][valid]], -1))
+            scores.append(self.scores0[k][valid])
+        return {
+            "matches0": self.matches0,
+            "matches1": self.matches1,
+            "matching_scores0": self.scores0,
+            "matching_scores1": self.scores1,
+            "matches": matches,
+            "scores": scores,
+            "stop": self.stop,
+            "prune0": self.prune0,
+            "prune1": self.prune1,
+        }
+
+
+def rename_legacy_keys(state: dict, n_layers: int) -> dict:
+    """Bring an official state dict to the current layout.
+
+    Old top-level ``self_attn.{i}`` / ``cross_attn.{i}`` keys become ``transformers.{i}.*``.
+    Some released files (DISK+LightGlue) carry ``log_assignment.{i}.r``, a scalar that no
+    version of the model uses; it is dropped when it is the neutral value 1, kept (and so
+    rejected by the strict load) otherwise.
+    """
+    renamed = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "log_assignment" and parts[2] == "r":
+            if value.numel() == 1 and float(value) == 1.0:
+                continue
+        for kind in ("self_attn", "cross_attn"):
+            prefix = f"{kind}."
+            if key.startswith(prefix):
+                layer, rest = key[len(prefix) :].split(".", 1)
+                if layer.isdigit() and int(layer) < n_layers:
+                    key = f"transformers.{layer}.{kind}.{rest}"
+        renamed[key] = value
+    return renamed
