@@ -1,0 +1,166 @@
+"""Whole benchmarks: read a dataset, run named methods, summarise, and write the outputs.
+
+``results`` dicts hold ``benchmark``, ``root``, ``protocol`` (resizing, keypoints,
+estimators and thresholds) and ``methods``: ``{name: {"summary": ..., "pairs": [records]}}``.
+Outputs in a folder: ``results.json`` (everything), ``results.md`` (tables) and
+``curves.png`` (recall versus error, one panel per estimator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tqdm import tqdm
+
+from lightglue.evaluation.homography import (
+    HOMOGRAPHY_AUC_THRESHOLDS,
+    HOMOGRAPHY_RANSAC_TH,
+    HOMOGRAPHY_RESIZE,
+    evaluate_homography,
+    load_homography_cases,
+    summarize_homography,
+)
+from lightglue.evaluation.hpatches import read_hpatches
+from lightglue.evaluation.methods import Method
+from lightglue.evaluation.plots import plot_error_curves
+from lightglue.evaluation.pose import (
+    POSE_AUC_THRESHOLDS,
+    POSE_RANSAC_TH,
+    evaluate_pose,
+    load_pose_cases,
+    summarize_pose,
+)
+from lightglue.evaluation.posedata import read_pose_dataset
+from lightglue.evaluation.preprocess import Resize
+from lightglue.evaluation.report import per_group_table, summary_table, write_json
+from lightglue.geometry import HOMOGRAPHY_ESTIMATORS, POSE_ESTIMATORS
+
+T = TypeVar("T")
+
+
+def _progress(items: Iterable[T], total: int, label: str, enabled: bool) -> Iterable[T]:
+    return tqdm(items, total=total, desc=label, disable=not enabled, leave=False)
+
+
+def run_homography_benchmark(
+    root: Path,
+    methods: Sequence[str],
+    max_keypoints: int = 1024,
+    estimators: Sequence[str] = HOMOGRAPHY_ESTIMATORS,
+    ransac_th: dict[str, float] | None = None,
+    resize: Resize | None = HOMOGRAPHY_RESIZE,
+    device: str = "cpu",
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run the HPatches homography benchmark for each named method.
+
+    Args:
+        root: an HPatches folder, or one sequence folder.
+        methods: names from :data:`~lightglue.evaluation.methods.METHODS`.
+        max_keypoints: keypoints per image.
+        estimators: homography estimators to score.
+        ransac_th: inlier thresholds per estimator, pixels (defaults: ``HOMOGRAPHY_RANSAC_TH``).
+        resize: image resizing (default: short side 480 px, the published protocol).
+        device: where the networks run.
+        limit: evaluate only the first ``limit`` pairs.
+        progress: show a progress bar.
+    """
+    pairs = read_hpatches(root)[:limit]
+    thresholds = {**HOMOGRAPHY_RANSAC_TH, **(ransac_th or {})}
+    results: dict[str, Any] = {
+        "benchmark": "homography",
+        "root": str(root),
+        "protocol": {"resize": str(resize), "max_keypoints": max_keypoints, "estimators": list(estimators),
+                     "ransac_th_px": thresholds, "auc_thresholds_px": list(HOMOGRAPHY_AUC_THRESHOLDS)},
+        "methods": {},
+    }
+    for name in methods:
+        method = Method(name, max_keypoints, device)
+        cases = _progress(load_homography_cases(pairs, resize), len(pairs), name, progress)
+        records = evaluate_homography(cases, method, estimators, thresholds)
+        results["methods"][name] = {"summary": summarize_homography(records), "pairs": records}
+    return results
+
+
+def run_pose_benchmark(
+    root: Path,
+    methods: Sequence[str],
+    max_keypoints: int = 2048,
+    estimators: Sequence[str] = POSE_ESTIMATORS,
+    ransac_th: dict[str, float] | None = None,
+    resize: Resize | None = None,
+    image_dir: Path | None = None,
+    device: str = "cpu",
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run a relative-pose benchmark (ScanNet-1500 / MegaDepth-1500 layouts) per method.
+
+    Args:
+        root: a pairs file, a scene-info npz, or a folder holding either
+            (see :func:`~lightglue.evaluation.posedata.read_pose_dataset`).
+        methods: names from :data:`~lightglue.evaluation.methods.METHODS`.
+        max_keypoints: keypoints per image.
+        estimators: pose estimators to score.
+        ransac_th: inlier thresholds per estimator, pixels (defaults: ``POSE_RANSAC_TH``).
+        resize: image resizing; None: the dataset's protocol (ScanNet 640x480, MegaDepth
+            long side 1600).
+        image_dir: where the images are, when not next to the pairs file / under ``root``.
+        device: where the networks run.
+        limit: evaluate only the first ``limit`` pairs.
+        progress: show a progress bar.
+    """
+    pairs, default_resize = read_pose_dataset(root, image_dir)
+    pairs = pairs[:limit]
+    resize = resize or default_resize
+    thresholds = {**POSE_RANSAC_TH, **(ransac_th or {})}
+    results: dict[str, Any] = {
+        "benchmark": "pose",
+        "root": str(root),
+        "protocol": {"resize": str(resize), "max_keypoints": max_keypoints, "estimators": list(estimators),
+                     "ransac_th_px": thresholds, "auc_thresholds_deg": list(POSE_AUC_THRESHOLDS)},
+        "methods": {},
+    }
+    for name in methods:
+        method = Method(name, max_keypoints, device)
+        cases = _progress(load_pose_cases(pairs, resize), len(pairs), name, progress)
+        records = evaluate_pose(cases, method, estimators, thresholds)
+        results["methods"][name] = {"summary": summarize_pose(records), "pairs": records}
+    return results
+
+
+def results_markdown(results: dict[str, Any]) -> str:
+    """The Markdown report of a benchmark run: protocol, summary table, per-sequence table."""
+    summaries = {name: m["summary"] for name, m in results["methods"].items()}
+    homography = results["benchmark"] == "homography"
+    protocol = ", ".join(f"{k}: {v}" for k, v in results["protocol"].items())
+    parts = [
+        f"## {results['benchmark']} benchmark on `{results['root']}`",
+        f"Protocol: {protocol}. AUC and precision in %.",
+        summary_table(summaries, "mean corner error (px)" if homography else "mean pose error (deg)"),
+    ]
+    if homography:
+        parts += ["### Per sequence", per_group_table(summaries, "per_sequence", "sequence")]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_results(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Write ``results.json``, ``results.md`` and ``curves.png`` into ``out_dir``; returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "results.json", out_dir / "results.md", out_dir / "curves.png"]
+    write_json(paths[0], results)
+    paths[1].write_text(results_markdown(results))
+    homography = results["benchmark"] == "homography"
+    estimators = results["protocol"]["estimators"]
+    errors = {
+        est: {name: [r["estimators"][est]["error"] for r in m["pairs"]] for name, m in results["methods"].items()}
+        for est in estimators
+    }
+    thresholds = HOMOGRAPHY_AUC_THRESHOLDS if homography else POSE_AUC_THRESHOLDS
+    plot_error_curves(errors, max(thresholds), "px" if homography else "deg", paths[2],
+                      title=f"{results['benchmark']}: {results['root']}")
+    return paths
