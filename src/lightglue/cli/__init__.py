@@ -24,6 +24,10 @@ def _register() -> None:
 
     for command in collection.COMMANDS:
         main.add_command(command)
+    from lightglue.cli import evaluate
+
+    main.add_command(evaluate.eval_group)
+    main.add_command(evaluate.bench)
 
 
 _register()
