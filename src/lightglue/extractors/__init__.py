@@ -1,0 +1,17 @@
+"""Local feature extractors behind one :class:`Extractor` API (official LightGlue names).
+
+Example::
+
+    from lightglue.extractors import ALIKED
+    from lightglue.image import load_image
+    feats = ALIKED(max_num_keypoints=2048).extract(load_image("a.jpg"))
+    feats["keypoints"]  # [1, N, 2] pixels of a.jpg
+"""
+
+from .aliked import ALIKED
+from .base import Extractor
+from .disk import DISK
+from .sift import SIFT
+from .superpoint import SuperPoint
+
+__all__ = ["ALIKED", "DISK", "SIFT", "Extractor", "SuperPoint"]
