@@ -90,8 +90,8 @@ _quiet = click.option("--quiet", "-q", is_flag=True, help="No progress bars or i
 def extract(images: Path, out_dir: Path, preset: str, max_keypoints: int | None, resize: int | None,
             quiet: bool) -> None:
     """Extract local features of every image in IMAGES once (hloc-compatible features.h5)."""
+    from lightglue.collection.extract import EmptyCollectionError, extract_collection, list_images
     from lightglue.collection.h5store import MetadataMismatchError
-    from lightglue.collection.pipeline import EmptyCollectionError, extract_collection, list_images
 
     _setup_logging(quiet)
     try:
@@ -153,8 +153,8 @@ def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, o
                 preset: str, max_keypoints: int | None, resize: int | None, batch_size: int, quiet: bool) -> None:
     """Match the pairs of WORKDIR/pairs.txt in batches (hloc-compatible matches.h5)."""
     from lightglue.collection.h5store import MetadataMismatchError
+    from lightglue.collection.match import match_collection
     from lightglue.collection.pairs import read_pairs
-    from lightglue.collection.pipeline import match_collection
 
     _setup_logging(quiet)
     features = features or workdir / "features.h5"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from lightglue.collection._pycolmap import pycolmap
 
+from lightglue.collection._pycolmap import pycolmap
 from lightglue.collection.features_h5 import read_features
 from lightglue.collection.h5store import item_keys
 from lightglue.collection.matches_h5 import find_pair, read_matches
@@ -64,18 +64,65 @@ def default_camera(width: int, height: int) -> pycolmap.Camera:
     )
 
 
-def _write_image(db: pycolmap.Database, name: str, camera_id: int) -> int:
-    """Write an image with its own trivial rig and frame (COLMAP >= 3.12 needs both)."""
-    sensor = pycolmap.sensor_t(type=pycolmap.SensorType.CAMERA, id=camera_id)
+def _write_camera_with_rig(db: pycolmap.Database, camera: pycolmap.Camera) -> tuple[int, int]:
+    """Write a camera and the trivial rig made of it alone (COLMAP >= 3.12 needs rigs).
+
+    Returns:
+        (camera_id, rig_id).
+    """
+    camera_id = db.write_camera(camera)
     rig = pycolmap.Rig()
-    rig.add_ref_sensor(sensor)
-    rig_id = db.write_rig(rig)
+    rig.add_ref_sensor(pycolmap.sensor_t(type=pycolmap.SensorType.CAMERA, id=camera_id))
+    return camera_id, db.write_rig(rig)
+
+
+def _write_image(db: pycolmap.Database, name: str, camera_id: int, rig_id: int) -> int:
+    """Write an image and its own frame of the camera's rig (COLMAP >= 3.12 needs frames)."""
     image_id = db.write_image(pycolmap.Image(name=name, camera_id=camera_id))
     frame = pycolmap.Frame()
     frame.rig_id = rig_id
+    sensor = pycolmap.sensor_t(type=pycolmap.SensorType.CAMERA, id=camera_id)
     frame.add_data_id(pycolmap.data_t(sensor_id=sensor, id=image_id))
     db.write_frame(frame)
     return image_id
+
+
+def _fill_database(
+    path: Path, features_path: str | os.PathLike, matches_path: str | os.PathLike, pairs: Sequence[Pair],
+    camera_mode: str,
+) -> tuple[int, int]:
+    """Write cameras, rigs, frames, images, keypoints and matches; return (images, matched pairs)."""
+    image_ids: dict[str, int] = {}
+    num_matched = 0
+    with h5py.File(features_path, "r") as ff, pycolmap.Database.open(path) as db:
+        names = sorted(item_keys(ff))
+        shared: dict[tuple[int, int], tuple[int, int]] = {}
+        for name in names:
+            feats = read_features(ff, name)
+            size = (int(feats.image_size[0]), int(feats.image_size[1]))
+            if camera_mode == "single":
+                if shared and size not in shared:
+                    other = next(iter(shared))
+                    raise ValueError(
+                        f"camera_mode='single' needs equal image sizes: {name} is {size[0]}x{size[1]}, "
+                        f"another image is {other[0]}x{other[1]}."
+                    )
+                if size not in shared:
+                    shared[size] = _write_camera_with_rig(db, default_camera(*size))
+                camera_id, rig_id = shared[size]
+            else:
+                camera_id, rig_id = _write_camera_with_rig(db, default_camera(*size))
+            image_ids[name] = _write_image(db, name, camera_id, rig_id)
+            db.write_keypoints(image_ids[name], (feats.keypoints + 0.5).astype(np.float32))
+        with h5py.File(matches_path, "r") as mf:
+            for name0, name1 in pairs:
+                if name0 not in image_ids or name1 not in image_ids or find_pair(mf, name0, name1) is None:
+                    continue
+                matches, _ = read_matches(mf, name0, name1)
+                if len(matches):
+                    db.write_matches(image_ids[name0], image_ids[name1], matches.astype(np.uint32))
+                    num_matched += 1
+    return len(image_ids), num_matched
 
 
 def build_database(
@@ -109,43 +156,19 @@ def build_database(
         raise ValueError(f"camera_mode must be one of {CAMERA_MODES}, got {camera_mode!r}.")
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in db_path.parent.glob(f".{db_path.name}.*.tmp"):  # left by a killed run
+        stale.unlink()
     tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    image_ids: dict[str, int] = {}
-    num_matched = 0
-    with h5py.File(features_path, "r") as ff, pycolmap.Database.open(tmp) as db:
-        names = sorted(item_keys(ff))
-        shared: dict[tuple[int, int], int] = {}
-        for name in names:
-            feats = read_features(ff, name)
-            size = (int(feats.image_size[0]), int(feats.image_size[1]))
-            if camera_mode == "single":
-                if shared and size not in shared:
-                    raise ValueError(
-                        f"camera_mode='single' needs equal image sizes: {name} is {size[0]}x{size[1]}, "
-                        f"another image is {next(iter(shared))[0]}x{next(iter(shared))[1]}."
-                    )
-                if size not in shared:
-                    shared[size] = db.write_camera(default_camera(*size))
-                camera_id = shared[size]
-            else:
-                camera_id = db.write_camera(default_camera(*size))
-            image_ids[name] = _write_image(db, name, camera_id)
-            db.write_keypoints(image_ids[name], (feats.keypoints + 0.5).astype(np.float32))
-        with h5py.File(matches_path, "r") as mf:
-            for name0, name1 in pairs:
-                if name0 not in image_ids or name1 not in image_ids or find_pair(mf, name0, name1) is None:
-                    continue
-                matches, _ = read_matches(mf, name0, name1)
-                if len(matches):
-                    db.write_matches(image_ids[name0], image_ids[name1], matches.astype(np.uint32))
-                    num_matched += 1
-    with colmap_log_level(0 if verbose else 2):
-        pycolmap.geometric_verification(
-            tmp,
-            verifier_options=pycolmap.GeometricVerifierOptions(num_threads=num_threads),
-        )
-    with pycolmap.Database.open(tmp) as db:
-        num_verified = db.num_verified_image_pairs()
-    os.replace(tmp, db_path)
-    return DatabaseSummary(len(image_ids), num_matched, num_verified)
+    try:
+        counts = _fill_database(tmp, features_path, matches_path, pairs, camera_mode)
+        with colmap_log_level(0 if verbose else 2):
+            pycolmap.geometric_verification(
+                tmp, verifier_options=pycolmap.GeometricVerifierOptions(num_threads=num_threads)
+            )
+        with pycolmap.Database.open(tmp) as db:
+            num_verified = db.num_verified_image_pairs()
+        os.replace(tmp, db_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return DatabaseSummary(*counts, num_verified)

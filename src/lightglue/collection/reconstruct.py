@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lightglue.collection._pycolmap import pycolmap
-
 from lightglue.collection.colmap_db import colmap_log_level
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-from lightglue.collection._pycolmap import pycolmap
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import ConnectionPatch
+
+from lightglue.collection._pycolmap import pycolmap
 
 
 def _save(fig: Figure, path: str | os.PathLike, dpi: int) -> Path:
@@ -39,6 +40,29 @@ def camera_geometry(rec: pycolmap.Reconstruction) -> tuple[np.ndarray, np.ndarra
     return np.array(centres).reshape(-1, 3), np.array(dirs).reshape(-1, 3), names
 
 
+def _ground_axes(rec: pycolmap.Reconstruction) -> np.ndarray:
+    """Two orthonormal world axes ``[2, 3]`` spanning the ground plane, seen from above.
+
+    "Up" is taken as the mean of the cameras' up directions (image y points down), the
+    first axis as the mean viewing direction projected onto the ground plane.
+    """
+    ups, views = [], []
+    for image_id in rec.reg_image_ids():
+        rot = rec.image(image_id).cam_from_world().rotation.matrix()  # rows: camera axes in world
+        ups.append(-rot[1])
+        views.append(rot[2])
+    if not ups:
+        return np.eye(3)[:2]
+    up = np.mean(ups, 0)
+    up /= max(np.linalg.norm(up), 1e-12)
+    forward = np.mean(views, 0)
+    forward -= forward.dot(up) * up
+    if np.linalg.norm(forward) < 1e-9:
+        forward = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 1.0, 0.0])
+    forward /= np.linalg.norm(forward)
+    return np.stack([forward, np.cross(up, forward)])
+
+
 def render_reconstruction(
     rec: pycolmap.Reconstruction,
     path: str | os.PathLike,
@@ -48,8 +72,9 @@ def render_reconstruction(
 ) -> Path:
     """Draw camera centres (red, with viewing direction) and 3D points (their colours) to a PNG.
 
-    Two panels: a 3D perspective and a top view (the plane of the two main axes of the
-    camera centres). Points beyond the 1st-99th percentile box are dropped as outliers.
+    Two panels: a 3D perspective and a top view (ground plane: perpendicular to the cameras'
+    mean up direction, the mean viewing direction pointing right). Points outside the
+    1st-99th percentile box are dropped as outliers.
 
     Args:
         rec: the reconstruction.
@@ -68,27 +93,31 @@ def render_reconstruction(
         inside = np.all((pts >= lo) & (pts <= hi), axis=1)
         pts, rgb = pts[inside], rgb[inside]
     centres, dirs, _ = camera_geometry(rec)
-    extent = np.ptp(np.concatenate([pts, centres]), axis=0).max() if len(pts) + len(centres) > 1 else 1.0
-    arrow = 0.05 * (extent or 1.0)
+    both = np.concatenate([pts, centres])
+    half = max(np.ptp(both, axis=0).max() / 2, 1e-9) if len(both) else 1.0
+    arrow = 0.1 * half
 
     fig = Figure(figsize=(12, 6))
     ax3d = fig.add_subplot(1, 2, 1, projection="3d")
     ax3d.scatter(*pts.T, c=rgb, s=0.5, depthshade=False)
     ax3d.scatter(*centres.T, c="red", s=12)
     ax3d.quiver(*centres.T, *(dirs * arrow).T, color="red", linewidth=0.8)
+    if len(both):
+        mid = (both.max(0) + both.min(0)) / 2
+        ax3d.set_xlim(mid[0] - half, mid[0] + half)
+        ax3d.set_ylim(mid[1] - half, mid[1] + half)
+        ax3d.set_zlim(mid[2] - half, mid[2] + half)
     ax3d.set_title(f"{len(centres)} cameras, {rec.num_points3D()} points")
 
     top = fig.add_subplot(1, 2, 2)
-    # Top view: project onto the two main axes of the camera centres (or of the points).
-    ref = centres if len(centres) >= 3 else pts
-    mean = ref.mean(0) if len(ref) else np.zeros(3)
-    axes = np.linalg.svd(ref - mean, full_matrices=False)[2][:2] if len(ref) >= 2 else np.eye(3)[:2]
+    axes = _ground_axes(rec)
+    mean = centres.mean(0) if len(centres) else np.zeros(3)
     p2, c2, d2 = (pts - mean) @ axes.T, (centres - mean) @ axes.T, dirs @ axes.T
     top.scatter(*p2.T, c=rgb, s=0.5)
     top.scatter(*c2.T, c="red", s=12)
     top.quiver(*c2.T, *d2.T, color="red", angles="xy", scale_units="xy", scale=1 / arrow, width=0.003)
     top.set_aspect("equal", adjustable="datalim")
-    top.set_title("top view")
+    top.set_title("top view (cameras in red)")
     fig.tight_layout()
     return _save(fig, path, dpi)
 

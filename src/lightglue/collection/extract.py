@@ -1,0 +1,158 @@
+"""Stage 1: local features of every image, extracted once, into ``features.h5``.
+
+A prefetch thread decodes images while the extractor runs in the calling thread (on all
+cores) and a writer thread stores each image's features as an atomic part. Images already
+stored are skipped; an image that cannot be read is reported and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lightglue.collection.features_h5 import ImageFeatures, feature_record
+from lightglue.collection.h5store import H5Store
+from lightglue.collection.presets import Preset
+from lightglue.collection.workers import Prefetcher, RecordWriter, progress_bar
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class EmptyCollectionError(ValueError):
+    """A folder without a single image file."""
+
+
+def list_images(image_dir: str | os.PathLike) -> list[str]:
+    """Image files under ``image_dir`` (recursively), as sorted relative POSIX paths.
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        NotADirectoryError: it is a file.
+        EmptyCollectionError: it holds no file with an image extension.
+    """
+    root = Path(image_dir)
+    if not root.exists():
+        raise FileNotFoundError(f"Image folder {str(root)!r} does not exist.")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{str(root)!r} is not a folder of images.")
+    names = sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
+    if not names:
+        raise EmptyCollectionError(
+            f"No images found in {str(root)!r} (looked for {', '.join(IMAGE_EXTENSIONS)}, sub-folders included)."
+        )
+    return names
+
+
+
+@dataclass
+class ExtractReport:
+    """Outcome of :func:`extract_collection`.
+
+    Attributes:
+        names: images whose features are in the file (old and new).
+        extracted: images extracted by this run.
+        skipped: image -> reason, for images that could not be read or processed.
+    """
+
+    names: list[str]
+    extracted: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _to_image_features(feats: dict[str, torch.Tensor]) -> ImageFeatures:
+    """Our per-image arrays from an extractor's batched output (first image, real keypoints)."""
+    mask = feats["keypoint_mask"][0] if "keypoint_mask" in feats else slice(None)
+
+    def arr(key: str) -> np.ndarray | None:
+        return feats[key][0][mask].float().cpu().numpy() if key in feats else None
+
+    return ImageFeatures(
+        keypoints=arr("keypoints"),
+        descriptors=arr("descriptors"),
+        scores=arr("keypoint_scores"),
+        image_size=feats["image_size"][0].round().long().cpu().numpy(),
+        scales=arr("scales"),
+        oris=arr("oris"),
+    )
+
+
+def extract_collection(
+    image_dir: str | os.PathLike,
+    features_path: str | os.PathLike,
+    preset: Preset,
+    names: Sequence[str] | None = None,
+    progress: bool = True,
+) -> ExtractReport:
+    """Extract local features of every image once, into an hloc-layout ``features.h5``.
+
+    Images already in the file are skipped. Decoding runs in a prefetch thread, the
+    extractor in the calling thread, writing in a writer thread.
+
+    Args:
+        image_dir: the image folder.
+        features_path: the ``features.h5`` to create or complete.
+        preset: the extractor configuration (stored in the file; a different one is an error).
+        names: images to process (relative to ``image_dir``); default: :func:`list_images`.
+        progress: show a progress bar.
+    """
+    from lightglue.image import load_image
+
+    image_dir = Path(image_dir)
+    names = list(names) if names is not None else list_images(image_dir)
+    features_path = Path(features_path)
+    features_path.parent.mkdir(parents=True, exist_ok=True)
+    store = H5Store(features_path, {"lightglue_extractor": preset.extractor_fingerprint()})
+    store.consolidate()
+    done = store.keys()
+    todo = [n for n in names if n not in done]
+    report = ExtractReport(names=[n for n in names if n in done])
+    if not todo:
+        return report
+
+    def load(name: str) -> tuple[str, torch.Tensor | Exception]:
+        try:
+            return name, load_image(image_dir / name)
+        except (OSError, ValueError) as err:
+            return name, err
+
+    extractor = preset.build_extractor()
+    loader = Prefetcher(load(n) for n in todo)
+    writer = RecordWriter(store)
+    bar = progress_bar(len(todo), "extract", "img", progress)
+    try:
+        for name, image in loader:
+            if not isinstance(image, Exception):
+                try:
+                    with torch.inference_mode():
+                        feats = extractor.extract(image, resize=preset.resize)
+                except (ValueError, RuntimeError) as err:
+                    image = err
+            if isinstance(image, Exception):
+                report.skipped[name] = str(image)
+                logger.warning("Skipping image %s: %s", name, image)
+            else:
+                size = max(image.shape[-2:])
+                uncertainty = size / preset.resize if preset.resize else 1.0
+                writer.put([feature_record(name, _to_image_features(feats), uncertainty)])
+                report.extracted.append(name)
+            bar.update(1)
+    finally:
+        bar.close()
+        loader.close()
+        writer.close()
+    store.consolidate()
+    stored = done | set(report.extracted)
+    report.names = [n for n in names if n in stored]
+    return report
