@@ -28,30 +28,6 @@ PAIRS = ("motorcycle", "astronaut_h")
 MATCH_RADIUS = 0.5  # pixels
 
 
-@pytest.fixture(scope="module")
-def golden() -> dict[str, dict[str, np.ndarray]]:
-    return {name: dict(np.load(DATA / f"{name}.npz")) for name in PAIRS}
-
-
-@pytest.fixture(scope="module")
-def extractors() -> dict[str, torch.nn.Module]:
-    return {"aliked": ALIKED(max_num_keypoints=2048), "disk": DISK(max_num_keypoints=2048)}
-
-
-@pytest.fixture(scope="module")
-def golden_outputs(golden, extractors):
-    """Our features on every golden image, computed once: {(feat, pair, i): features}."""
-    cache: dict[tuple[str, str, int], dict[str, torch.Tensor]] = {}
-
-    def get(feat: str, pair: str, i: int) -> dict[str, torch.Tensor]:
-        key = (feat, pair, i)
-        if key not in cache:
-            cache[key] = extractors[feat].extract(numpy_image_to_torch(golden[pair][f"image{i}"]))
-        return cache[key]
-
-    return get
-
-
 def agreement(ref_kpts, ref_desc, kpts, desc) -> tuple[float, float, float]:
     """(fraction of reference keypoints with one of ours within 0.5 px, our extras / reference
     count, minimum cosine similarity of the nearest pairs' descriptors)."""

@@ -40,9 +40,10 @@ def disparity_errors(kpts0: np.ndarray, kpts1: np.ndarray, disparity: np.ndarray
     fx, fy = x - x0, y - y0
     d = disparity.astype(np.float64)
     corners = [d[y0, x0], d[y0, x0 + 1], d[y0 + 1, x0], d[y0 + 1, x0 + 1]]
-    value = (
-        corners[0] * (1 - fx) * (1 - fy) + corners[1] * fx * (1 - fy) + corners[2] * (1 - fx) * fy + corners[3] * fx * fy
-    )
+    with np.errstate(invalid="ignore"):  # inf * 0 where the disparity is unknown
+        value = (
+            corners[0] * (1 - fx) * (1 - fy) + corners[1] * fx * (1 - fy) + corners[2] * (1 - fx) * fy + corners[3] * fx * fy
+        )
     known = inside & np.all([np.isfinite(c) for c in corners], axis=0)
     expected = np.stack([x - value, y], -1)
     errors = np.linalg.norm(kpts1 - expected, axis=1)

@@ -47,8 +47,9 @@ def cm_ranking(scores, low: float = 0.0, high: float = 1.0) -> np.ndarray:
 def cm_prune(prune, n_layers: int | None = None) -> np.ndarray:
     """Colours [N, 4] for the layer at which each point was pruned.
 
-    Points kept until the end (``prune == n_layers``) are blue; pruned points go from red
-    (dropped early) to yellow (dropped late).
+    Points kept until the end (``prune >= n_layers``; pass the number of layers run, by
+    default the largest value) are blue; pruned points go from red (dropped early) to yellow
+    (dropped late).
     """
     prune = _numpy(prune).astype(float)
     if prune.size == 0:
@@ -111,9 +112,9 @@ def plot_matches(kpts0, kpts1, color=None, lw: float = 1.5, ps: float = 4, a: fl
     for p0, p1, c in zip(k0, k1, color):
         line = ConnectionPatch(
             xyA=p1, xyB=p0, coordsA=ax1.transData, coordsB=ax0.transData, axesA=ax1, axesB=ax0,
-            color=c, linewidth=lw, alpha=a, clip_on=True,
+            color=c, linewidth=lw, alpha=a, clip_on=False,
         )
-        ax1.add_artist(line)
+        ax0.figure.add_artist(line)
     if ps > 0 and len(k0):
         ax0.scatter(k0[:, 0], k0[:, 1], c=color, s=ps, linewidths=0)
         ax1.scatter(k1[:, 0], k1[:, 1], c=color, s=ps, linewidths=0)

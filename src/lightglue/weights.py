@@ -60,6 +60,11 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
             "depth-save.pth",
             "https://raw.githubusercontent.com/cvlab-epfl/disk/master/depth-save.pth",
         ),
+        WeightFile(
+            "disk-epipolar-save",
+            "epipolar-save.pth",
+            "https://raw.githubusercontent.com/cvlab-epfl/disk/master/epipolar-save.pth",
+        ),
         WeightFile("superpoint_v1", "superpoint_v1.pth", _LG.format("superpoint_v1")),
     ]
 }

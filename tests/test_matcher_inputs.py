@@ -1,0 +1,101 @@
+"""Bad or degenerate matcher inputs give clear errors or empty results, never a torch crash."""
+
+import pytest
+import torch
+
+from lightglue import LightGlue
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    return LightGlue("aliked").eval()
+
+
+def feats(n, d=128, b=1, size=(640.0, 480.0)):
+    g = torch.Generator().manual_seed(n + d)
+    return {
+        "keypoints": torch.rand(b, n, 2, generator=g) * torch.tensor(size),
+        "descriptors": torch.nn.functional.normalize(torch.randn(b, n, d, generator=g), dim=-1),
+        "image_size": torch.tensor([size] * b),
+    }
+
+
+@pytest.mark.parametrize("n0,n1", [(0, 50), (50, 0), (0, 0), (1, 1), (1, 40)])
+def test_zero_or_one_keypoint(matcher, n0, n1):
+    with torch.inference_mode():
+        out = matcher({"image0": feats(n0), "image1": feats(n1)})
+    assert out["matches0"].shape == (1, n0) and out["matches1"].shape == (1, n1)
+    assert out["matches"][0].shape[1] == 2 and len(out["scores"][0]) == len(out["matches"][0])
+    if n0 == 0 or n1 == 0:
+        assert int(out["stop"][0]) == 0 and len(out["matches"][0]) == 0
+    else:
+        assert 1 <= int(out["stop"][0]) <= 9
+
+
+def test_descriptor_size_does_not_fit_preset(matcher):
+    with pytest.raises(ValueError, match="descriptor size 256 does not fit the 'aliked' preset"):
+        matcher({"image0": feats(10, d=256), "image1": feats(10, d=256)})
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda f: f.update(keypoints=f["keypoints"][0]), r"keypoints must be \[B, N, 2\].*add a batch dimension"),
+        (lambda f: f.update(keypoints=f["keypoints"][..., :1]), r"keypoints must be \[B, N, 2\]"),
+        (lambda f: f.update(descriptors=f["descriptors"][:, :5]), r"descriptors must be \[B, N, D\]"),
+        (lambda f: f.pop("descriptors"), "missing key 'descriptors'"),
+        (lambda f: f.update(image_size=torch.ones(1, 3)), r"image_size must be \[B, 2\]"),
+        (lambda f: f.update(keypoint_mask=torch.ones(1, 3, dtype=torch.bool)), "keypoint_mask must be"),
+        (lambda f: f.update(keypoints=f["keypoints"].long()), "floating point"),
+    ],
+)
+def test_wrong_shapes(matcher, change, message):
+    f0 = feats(10)
+    change(f0)
+    with pytest.raises(ValueError, match=message):
+        matcher({"image0": f0, "image1": feats(12)})
+
+
+def test_batch_sizes_must_agree(matcher):
+    with pytest.raises(ValueError, match="different batch sizes"):
+        matcher({"image0": feats(10, b=2), "image1": feats(10)})
+
+
+def test_missing_image_key(matcher):
+    with pytest.raises(ValueError, match="'image0' and 'image1'"):
+        matcher({"image0": feats(10)})
+
+
+def test_sift_needs_scales_and_orientations():
+    model = LightGlue(features=None, input_dim=128, add_scale_ori=True).eval()
+    with pytest.raises(ValueError, match="'scales'"):
+        model({"image0": feats(10), "image1": feats(10)})
+    f0, f1 = feats(10), feats(12)
+    for f, n in ((f0, 10), (f1, 12)):
+        f["scales"], f["oris"] = torch.ones(1, n), torch.zeros(1, n)
+    with torch.inference_mode():
+        out = model({"image0": f0, "image1": f1})
+    assert out["matches0"].shape == (1, 10)
+
+
+def test_unknown_option_and_features():
+    with pytest.raises(TypeError, match="Unknown LightGlue option"):
+        LightGlue("aliked", depth_confidense=0.9)
+    with pytest.raises(ValueError, match="Unsupported features"):
+        LightGlue("orb")
+
+
+def test_user_arguments_override_the_preset():
+    model = LightGlue(features=None, input_dim=256, n_layers=3)
+    assert model.conf.n_layers == 3 and len(model.transformers) == 3
+    aliked = LightGlue("aliked", filter_threshold=0.5, depth_confidence=-1)
+    assert aliked.conf.filter_threshold == 0.5 and aliked.conf.depth_confidence == -1
+    assert aliked.conf.input_dim == 128
+
+
+def test_without_image_size_uses_keypoint_extent(matcher):
+    f0, f1 = feats(30), feats(30)
+    del f0["image_size"], f1["image_size"]
+    with torch.inference_mode():
+        out = matcher({"image0": f0, "image1": f1})
+    assert out["matches0"].shape == (1, 30)
