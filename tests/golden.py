@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 DATA = Path(__file__).parent / "data"
 PAIRS = ("motorcycle", "astronaut_h")
 FEATURES = ("aliked", "disk")
 MODES = {"adaptive": {}, "full": {"depth_confidence": -1, "width_confidence": -1}}
-
-
-def load_pair(pair: str) -> dict:
-    with np.load(DATA / f"{pair}.npz") as npz:
-        return dict(npz)
 
 
 def index() -> dict:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from golden import MODES, features, load_pair
+from golden import MODES, features
 from lightglue import LightGlue
 from lightglue.utils import batch_features
 
@@ -31,9 +31,9 @@ def _single(matcher, f0, f1):
 
 
 @pytest.fixture(scope="module")
-def pairs():
+def pairs(golden):
     """Four pairs with different sizes and difficulty (aliked features)."""
-    moto, astro = load_pair("motorcycle"), load_pair("astronaut_h")
+    moto, astro = golden["motorcycle"], golden["astronaut_h"]
     m0, m1 = features(moto, "aliked", 0), features(moto, "aliked", 1)
     a0, a1 = features(astro, "aliked", 0), features(astro, "aliked", 1)
     cut = {k: (v[:, :700] if k != "image_size" else v) for k, v in m1.items()}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from golden import FEATURES, MODES, PAIRS, features, index, load_pair
+from golden import FEATURES, MODES, PAIRS, features, index
 from lightglue import LightGlue
 
 CASES = [(p, f, m) for p in PAIRS for f in FEATURES for m in MODES]
@@ -16,8 +16,8 @@ def matchers():
 
 
 @pytest.mark.parametrize("pair,feat,mode", CASES, ids=["/".join(c) for c in CASES])
-def test_matches_reference(matchers, pair, feat, mode):
-    golden = load_pair(pair)
+def test_matches_reference(matchers, golden, pair, feat, mode):
+    golden = golden[pair]
     with torch.inference_mode():
         out = matchers[feat, mode]({"image0": features(golden, feat, 0), "image1": features(golden, feat, 1)})
     p = f"{feat}_{mode}_"
@@ -36,9 +36,21 @@ def test_matches_reference(matchers, pair, feat, mode):
     assert abs(len(pairs) - len(golden[p + "matches"])) <= 0.005 * len(ref_m0)
 
 
-def test_full_mode_never_prunes(matchers):
-    golden = load_pair("motorcycle")
+def test_full_mode_never_prunes(matchers, golden):
+    golden = golden["motorcycle"]
     with torch.inference_mode():
         out = matchers["aliked", "full"]({"image0": features(golden, "aliked", 0), "image1": features(golden, "aliked", 1)})
     assert (out["prune0"] == 9).all() and (out["prune1"] == 9).all()
     assert int(out["stop"][0]) == 9
+
+
+def test_mixed_precision_stays_close(golden):
+    """``mp=True`` (bfloat16 on the CPU) keeps the decisions of the float32 model."""
+    data = {"image0": features(golden["motorcycle"], "aliked", 0), "image1": features(golden["motorcycle"], "aliked", 1)}
+    with torch.inference_mode():
+        full = LightGlue("aliked").eval()(data)
+        mixed = LightGlue("aliked", mp=True).eval()(data)
+    assert mixed["matching_scores0"].dtype == torch.float32
+    assert mixed["stop"].tolist() == full["stop"].tolist()
+    assert (mixed["matches0"] == full["matches0"]).float().mean() > 0.9
+    assert abs(len(mixed["matches"][0]) - len(full["matches"][0])) < 0.05 * len(full["matches"][0])

