@@ -43,7 +43,8 @@ class _Side:
     def pack(self) -> "_Side":
         """Move valid slots to the front (order kept) and drop all-empty columns."""
         width = int(self.valid.sum(1).max()) if self.valid.numel() else 0
-        if width == self.valid.shape[1] and bool(self.valid.all()):
+        packed = bool((self.valid[:, :-1] >= self.valid[:, 1:]).all())  # valid slots first
+        if width == self.valid.shape[1] and packed:
             return self
         order = torch.argsort((~self.valid).to(torch.uint8), dim=1, stable=True)[:, :width]
         d, c = self.desc.shape[-1], self.cos.shape[-1]
@@ -158,22 +159,12 @@ class LightGlue(nn.Module):
 
     def _match(self, in0: ImageInputs, in1: ImageInputs) -> dict:
         c = self.conf
-        b, m = in0.descriptors.shape[:2]
-        n = in1.descriptors.shape[1]
-        device = in0.descriptors.device
+        s0, s1 = self._initial_side(in0), self._initial_side(in1)
+        out = _Outputs.empty(s0.valid, s1.valid, c.n_layers, pruning=c.width_confidence > 0)
         counts0, counts1 = in0.counts, in1.counts
-        real0 = in0.mask if in0.mask is not None else torch.ones((b, m), dtype=torch.bool, device=device)
-        real1 = in1.mask if in1.mask is not None else torch.ones((b, n), dtype=torch.bool, device=device)
-        out = _Outputs.empty(b, m, n, device, real0, real1, c.n_layers, c.width_confidence > 0)
-
-        early_stop = c.depth_confidence > 0
-        prune = c.width_confidence > 0
-        prune_min = self.pruning_min_keypoints(device)
-        total = (counts0 + counts1).float()
-
+        total = (counts0 + counts1).float()  # pruned points count as confident
         rows = torch.nonzero((counts0 > 0) & (counts1 > 0)).squeeze(1)  # pairs still running
-        s0 = self._initial_side(in0).select_rows(rows)
-        s1 = self._initial_side(in1).select_rows(rows)
+        s0, s1 = s0.select_rows(rows), s1.select_rows(rows)
         for i in range(c.n_layers):
             if rows.numel() == 0:
                 break
@@ -181,8 +172,8 @@ class LightGlue(nn.Module):
             if i == c.n_layers - 1:
                 break
             conf0 = conf1 = None
-            done = torch.zeros(rows.shape, dtype=torch.bool, device=device)
-            if early_stop:
+            done = torch.zeros(rows.shape, dtype=torch.bool, device=rows.device)
+            if c.depth_confidence > 0:
                 conf0 = self.token_confidence[i](s0.desc)
                 conf1 = self.token_confidence[i](s1.desc)
                 threshold = self.confidence_thresholds[i]
@@ -190,28 +181,47 @@ class LightGlue(nn.Module):
                 done = (1.0 - unsure.float() / total[rows]) > c.depth_confidence
                 if bool(done.any()):
                     self._finalize(out, i, i + 1, rows, done, s0, s1)
-            if prune:
-                threshold = self.confidence_thresholds[i]
-                for s, conf, prune_out in ((s0, conf0, out.prune0), (s1, conf1, out.prune1)):
-                    keep = self.log_assignment[i].matchability_probability(s.desc) > (1 - c.width_confidence)
-                    if conf is not None:
-                        keep |= conf <= threshold
-                    eligible = (s.valid.sum(1) > prune_min) & ~done
-                    keep = torch.where(eligible[:, None], keep & s.valid, s.valid)
-                    _count_kept(prune_out, rows[:, None].expand_as(keep)[keep & eligible[:, None]], s.index[keep & eligible[:, None]])
-                    s.valid = keep
+            if c.width_confidence > 0:
+                self._prune(i, s0, conf0, done, rows, out.prune0)
+                self._prune(i, s1, conf1, done, rows, out.prune1)
                 emptied = ~done & ((s0.valid.sum(1) == 0) | (s1.valid.sum(1) == 0))
-                if bool(emptied.any()):
+                if bool(emptied.any()):  # every point of an image pruned: nothing to match
                     out.stop[rows[emptied]] = i + 1
                     done |= emptied
             if bool(done.any()):
                 stay = torch.nonzero(~done).squeeze(1)
                 rows, s0, s1 = rows[stay], s0.select_rows(stay), s1.select_rows(stay)
-            if prune or bool(done.any()):
-                s0, s1 = s0.pack(), s1.pack()
+            s0, s1 = s0.pack(), s1.pack()
         if rows.numel():
             self._finalize(out, c.n_layers - 1, c.n_layers, rows, None, s0, s1)
         return out.as_dict()
+
+    def _prune(
+        self,
+        layer: int,
+        side: _Side,
+        confidence: torch.Tensor | None,
+        done: torch.Tensor,
+        rows: torch.Tensor,
+        prune_out: torch.Tensor,
+    ) -> None:
+        """Drop the points that are confident and unmatchable (adaptive width), in place.
+
+        Only pairs that go on (``~done``) and images with more active points than
+        :meth:`pruning_min_keypoints` are pruned; each kept point's ``prune_out`` entry
+        gains 1.
+        """
+        keep = self.log_assignment[layer].matchability_probability(side.desc) > (1 - self.conf.width_confidence)
+        if confidence is not None:  # low-confidence points are never pruned
+            keep |= confidence <= self.confidence_thresholds[layer]
+        eligible = ((side.valid.sum(1) > self.pruning_min_keypoints(side.desc.device)) & ~done)[:, None]
+        survived = keep & side.valid & eligible
+        prune_out.index_put_(
+            (rows[:, None].expand_as(survived)[survived], side.index[survived]),
+            torch.ones((), dtype=prune_out.dtype, device=prune_out.device),
+            accumulate=True,
+        )
+        side.valid = torch.where(eligible, survived, side.valid)
 
     def _layer(self, i: int, s0: _Side, s1: _Side) -> tuple[torch.Tensor, torch.Tensor]:
         mask0, mask1 = s0.mask, s1.mask
@@ -247,11 +257,6 @@ class LightGlue(nn.Module):
             out.scores1[bi, idx1] = ms1[0]
 
 
-def _count_kept(prune: torch.Tensor, rows: torch.Tensor, index: torch.Tensor) -> None:
-    """Add 1 to ``prune[rows, index]`` (one pruning step survived)."""
-    prune.index_put_((rows, index), torch.ones_like(index), accumulate=True)
-
-
 @dataclass
 class _Outputs:
     matches0: torch.Tensor
@@ -261,22 +266,20 @@ class _Outputs:
     stop: torch.Tensor
     prune0: torch.Tensor
     prune1: torch.Tensor
-    n_layers: int
-    pruning: bool
 
     @classmethod
-    def empty(cls, b, m, n, device, real0, real1, n_layers, pruning) -> "_Outputs":
+    def empty(cls, real0: torch.Tensor, real1: torch.Tensor, n_layers: int, pruning: bool) -> "_Outputs":
+        """No matches yet for keypoints ``real0 [B, M]`` / ``real1 [B, N]`` (False = padding)."""
+        (b, m), n = real0.shape, real1.shape[1]
         start = 1 if pruning else n_layers
         return cls(
-            torch.full((b, m), -1, dtype=torch.long, device=device),
-            torch.full((b, n), -1, dtype=torch.long, device=device),
-            torch.zeros((b, m), device=device),
-            torch.zeros((b, n), device=device),
-            torch.zeros((b,), dtype=torch.long, device=device),
+            torch.full((b, m), -1, dtype=torch.long, device=real0.device),
+            torch.full((b, n), -1, dtype=torch.long, device=real0.device),
+            torch.zeros((b, m), device=real0.device),
+            torch.zeros((b, n), device=real0.device),
+            torch.zeros((b,), dtype=torch.long, device=real0.device),
             real0.long() * start,
             real1.long() * start,
-            n_layers,
-            pruning,
         )
 
     def as_dict(self) -> dict:
