@@ -20,6 +20,7 @@ from lightglue.collection.features_h5 import ImageFeatures, feature_record
 from lightglue.collection.h5store import H5Store
 from lightglue.collection.presets import Preset
 from lightglue.collection.workers import Prefetcher, RecordWriter, progress_bar
+from lightglue.image import load_image
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,6 @@ def extract_collection(
         names: images to process (relative to ``image_dir``); default: :func:`list_images`.
         progress: show a progress bar.
     """
-    from lightglue.image import load_image
-
     image_dir = Path(image_dir)
     names = list(names) if names is not None else list_images(image_dir)
     features_path = Path(features_path)
