@@ -26,7 +26,13 @@ from lightglue.evaluation.hpatches import read_hpatches
 from lightglue.evaluation.methods import Matches
 from lightglue.evaluation.metrics import cumulative_recall, error_auc
 from lightglue.evaluation.pose import PoseCase, evaluate_pose, load_pose_cases, summarize_pose
-from lightglue.evaluation.posedata import SCANNET_RESIZE, read_pairs_file, read_pose_dataset, read_scene_info
+from lightglue.evaluation.posedata import (
+    MEGADEPTH_RESIZE,
+    SCANNET_RESIZE,
+    read_pairs_file,
+    read_pose_dataset,
+    read_scene_info,
+)
 from lightglue.evaluation.preprocess import Resize
 from lightglue.geometry import warp_points
 
@@ -71,8 +77,7 @@ def perfect_pose_matcher(case: PoseCase) -> Matches:
 def random_matcher(case: HomographyCase | PoseCase) -> Matches:
     """Random points in each image, paired at random."""
     rng = np.random.default_rng(len(case.name))
-    return Matches(_random_points(case.image0, 100, rng), _random_points(case.image1, 100, rng),
-                   np.ones(100), 100, 100)
+    return Matches(_random_points(case.image0, 100, rng), _random_points(case.image1, 100, rng), np.ones(100), 100, 100)
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +112,9 @@ def test_auc_hand_computed():
 
 
 def test_cumulative_recall():
-    np.testing.assert_allclose(cumulative_recall([1.0, 2.0, np.inf, np.nan], [0.5, 1.0, 2.5, 1e9]),
-                               [0.0, 0.25, 0.5, 0.5])
+    np.testing.assert_allclose(
+        cumulative_recall([1.0, 2.0, np.inf, np.nan], [0.5, 1.0, 2.5, 1e9]), [0.0, 0.25, 0.5, 0.5]
+    )
 
 
 # ---------------------------------------------------------------- baselines
@@ -140,8 +146,9 @@ def test_read_hpatches_sequence_and_resize():
     assert min(case.image0.shape[-2:]) == 480 and case.size0 == (480, 640)
     # The adjusted homography maps resized pixels like the original maps original ones.
     p = np.array([[100.0, 200.0]])
-    np.testing.assert_allclose(warp_points(case.H_0to1, p * 480 / 768), warp_points(pairs[0].H_0to1, p) * 0.625,
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        warp_points(case.H_0to1, p * 480 / 768), warp_points(pairs[0].H_0to1, p) * 0.625, rtol=1e-9
+    )
     with pytest.raises(FileNotFoundError, match="No HPatches"):
         read_hpatches(SCANNET)
 
@@ -159,9 +166,11 @@ def test_read_scannet_pairs_and_scaled_intrinsics():
 @needs_scannet
 def test_pairs_file_variants(tmp_path):
     line = (SCANNET / "pairs_with_gt.txt").read_text().splitlines()[0].split()
-    (tmp_path / "pairs.txt").write_text(" ".join(line[:2] + line[4:]) + "\n# comment\n")
-    pairs = read_pairs_file(tmp_path / "pairs.txt", SCANNET)
-    assert len(pairs) == 1 and pairs[0].rot0 == 0
+    # glue-factory's MegaDepth-1500 file: no rotation fields, long side resized to 1600.
+    (tmp_path / "pairs_calibrated.txt").write_text(" ".join(line[:2] + line[4:]) + "\n# comment\n")
+    pairs, resize = read_pose_dataset(tmp_path, SCANNET)
+    assert len(pairs) == 1 and pairs[0].rot0 == 0 and resize == MEGADEPTH_RESIZE
+    np.testing.assert_array_equal(pairs[0].T_0to1, read_pairs_file(SCANNET / "pairs_with_gt.txt")[0].T_0to1)
     # A quarter-turned image: the pose stays consistent (perfect matches still give AUC 1).
     (tmp_path / "rot.txt").write_text(" ".join(line[:2] + ["1", "3"] + line[4:]) + "\n")
     rotated = read_pairs_file(tmp_path / "rot.txt", SCANNET)
@@ -184,11 +193,15 @@ def test_megadepth_scene_info(tmp_path):
     world_to_cam1 = scannet.T_0to1  # camera 0 is the world frame
     pair_infos = np.empty(1, dtype=object)
     pair_infos[0] = ((0, 1), 0.4, np.zeros((0, 2)))
-    np.savez(tmp_path / "0015_0.1_0.3.npz",
-             image_paths=np.array([f"Undistorted_SfM/0015/images/{p.name}" for p in (scannet.path0, scannet.path1)],
-                                  dtype=object),
-             intrinsics=np.stack([scannet.K0, scannet.K1]), poses=np.stack([np.eye(4), world_to_cam1]),
-             pair_infos=pair_infos)
+    np.savez(
+        tmp_path / "0015_0.1_0.3.npz",
+        image_paths=np.array(
+            [f"Undistorted_SfM/0015/images/{p.name}" for p in (scannet.path0, scannet.path1)], dtype=object
+        ),
+        intrinsics=np.stack([scannet.K0, scannet.K1]),
+        poses=np.stack([np.eye(4), world_to_cam1]),
+        pair_infos=pair_infos,
+    )
     direct = read_scene_info(tmp_path / "0015_0.1_0.3.npz", tmp_path)
     pairs, resize = read_pose_dataset(tmp_path)
     assert resize.size == 1600 and len(pairs) == len(direct) == 1
@@ -223,8 +236,12 @@ def test_pose_oracles_on_scannet_sample(scannet_cases):
 
 def test_outputs_written(tmp_path, churchill_cases):
     cases = churchill_cases[:2]
-    results = {"benchmark": "homography", "root": str(CHURCHILL),
-               "protocol": {"estimators": ["opencv", "dlt"]}, "methods": {}}
+    results = {
+        "benchmark": "homography",
+        "root": str(CHURCHILL),
+        "protocol": {"estimators": ["opencv", "dlt"]},
+        "methods": {},
+    }
     for name, matcher in (("perfect", perfect_homography_matcher), ("random", random_matcher)):
         records = evaluate_homography(cases, matcher, ["opencv", "dlt"])
         results["methods"][name] = {"summary": summarize_homography(records), "pairs": records}

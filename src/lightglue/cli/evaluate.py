@@ -6,12 +6,24 @@ from pathlib import Path
 
 import click
 
-_METHOD_HELP = "Named method (repeat to compare): aliked+lightglue, disk+lightglue, aliked+mnn, aliked+ratio, " \
+_METHOD_HELP = (
+    "Named method (repeat to compare): aliked+lightglue, disk+lightglue, aliked+mnn, aliked+ratio, "
     "disk+mnn, disk+ratio, sift+mnn, sift+ratio."
+)
 
 
 def _ransac_th(value: float | None) -> dict[str, float] | None:
     return None if value is None else {"opencv": value, "poselib": value}
+
+
+_THREADS_HELP = "CPU threads of torch (default: torch's choice); 1 avoids thrashing on a busy machine."
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _finish(results: dict, out_dir: str | None) -> None:
@@ -25,15 +37,32 @@ def _finish(results: dict, out_dir: str | None) -> None:
 
 def _common_options(function):
     options = [
-        click.option("--method", "-m", "methods", multiple=True, default=("aliked+lightglue",), show_default=True,
-                     help=_METHOD_HELP),
-        click.option("--ransac-th", type=click.FloatRange(min=0, min_open=True), default=None,
-                     help="Inlier threshold (px) of the robust estimators; default: per estimator."),
+        click.option(
+            "--method",
+            "-m",
+            "methods",
+            multiple=True,
+            default=("aliked+lightglue",),
+            show_default=True,
+            help=_METHOD_HELP,
+        ),
+        click.option(
+            "--ransac-th",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="Inlier threshold (px) of the robust estimators; default: per estimator.",
+        ),
         click.option("--resize", default=None, help="'1600' (long side), 'short:480' or '640x480'; default: protocol."),
         click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N pairs."),
         click.option("--device", default="cpu", show_default=True),
-        click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-                     help="Write results.json, results.md and curves.png here."),
+        click.option("--threads", type=click.IntRange(min=1), default=None, help=_THREADS_HELP),
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(file_okay=False),
+            default=None,
+            help="Write results.json, results.md and curves.png here.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -47,20 +76,34 @@ def eval_group() -> None:
 
 @eval_group.command("homography")
 @click.argument("root", type=click.Path(exists=True, file_okay=False))
-@click.option("--estimator", "estimators", multiple=True, type=click.Choice(["opencv", "poselib", "dlt"]),
-              default=("opencv", "poselib", "dlt"), show_default=True)
+@click.option(
+    "--estimator",
+    "estimators",
+    multiple=True,
+    type=click.Choice(["opencv", "poselib", "dlt"]),
+    default=("opencv", "poselib", "dlt"),
+    show_default=True,
+)
 @click.option("--max-keypoints", type=click.IntRange(min=1), default=1024, show_default=True)
 @_common_options
-def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limit, device, out_dir) -> None:
+def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limit, device, threads, out_dir) -> None:
     """HPatches at ROOT (a folder of sequences, or one sequence): AUC of the corner error at 1/3/5 px."""
     from lightglue.evaluation.benchmarks import run_homography_benchmark
     from lightglue.evaluation.homography import HOMOGRAPHY_RESIZE
     from lightglue.evaluation.preprocess import Resize
 
+    _set_threads(threads)
     try:
         results = run_homography_benchmark(
-            Path(root), list(methods), max_keypoints, list(estimators), _ransac_th(ransac_th),
-            Resize.parse(resize) if resize else HOMOGRAPHY_RESIZE, device, limit, progress=True,
+            Path(root),
+            list(methods),
+            max_keypoints,
+            list(estimators),
+            _ransac_th(ransac_th),
+            Resize.parse(resize) if resize else HOMOGRAPHY_RESIZE,
+            device,
+            limit,
+            progress=True,
         )
     except (FileNotFoundError, ValueError) as err:
         raise click.ClickException(str(err)) from None
@@ -69,21 +112,42 @@ def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limi
 
 @eval_group.command("pose")
 @click.argument("root", type=click.Path(exists=True))
-@click.option("--images", "image_dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Image folder, when not next to the pairs file / under ROOT.")
-@click.option("--estimator", "estimators", multiple=True, type=click.Choice(["opencv", "poselib"]),
-              default=("opencv", "poselib"), show_default=True)
+@click.option(
+    "--images",
+    "image_dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Image folder, when not next to the pairs file / under ROOT.",
+)
+@click.option(
+    "--estimator",
+    "estimators",
+    multiple=True,
+    type=click.Choice(["opencv", "poselib"]),
+    default=("opencv", "poselib"),
+    show_default=True,
+)
 @click.option("--max-keypoints", type=click.IntRange(min=1), default=2048, show_default=True)
 @_common_options
-def pose(root, image_dir, estimators, max_keypoints, methods, ransac_th, resize, limit, device, out_dir) -> None:
+def pose(
+    root, image_dir, estimators, max_keypoints, methods, ransac_th, resize, limit, device, threads, out_dir
+) -> None:
     """Relative pose on ROOT (pairs_with_gt.txt layout or MegaDepth scene-info npz): AUC at 5/10/20 deg."""
     from lightglue.evaluation.benchmarks import run_pose_benchmark
     from lightglue.evaluation.preprocess import Resize
 
+    _set_threads(threads)
     try:
         results = run_pose_benchmark(
-            Path(root), list(methods), max_keypoints, list(estimators), _ransac_th(ransac_th),
-            Resize.parse(resize) if resize else None, Path(image_dir) if image_dir else None, device, limit,
+            Path(root),
+            list(methods),
+            max_keypoints,
+            list(estimators),
+            _ransac_th(ransac_th),
+            Resize.parse(resize) if resize else None,
+            Path(image_dir) if image_dir else None,
+            device,
+            limit,
             progress=True,
         )
     except (FileNotFoundError, ValueError) as err:
@@ -93,12 +157,24 @@ def pose(root, image_dir, estimators, max_keypoints, methods, ransac_th, resize,
 
 @click.command()
 @click.option("--features", type=click.Choice(["aliked", "disk"]), default="aliked", show_default=True)
-@click.option("--keypoints", default="256,512,1024,2048,4096", show_default=True,
-              help="Comma-separated keypoint counts per image.")
+@click.option(
+    "--keypoints",
+    default="256,512,1024,2048,4096",
+    show_default=True,
+    help="Comma-separated keypoint counts per image.",
+)
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Timed runs (median).")
+@click.option(
+    "--resize",
+    type=click.IntRange(min=32),
+    default=1024,
+    show_default=True,
+    help="Long side (px) the images are resized to before extraction.",
+)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help=_THREADS_HELP)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="outputs/bench", show_default=True)
-def bench(features, keypoints, repeats, device, out_dir) -> None:
+def bench(features, keypoints, repeats, resize, threads, device, out_dir) -> None:
     """Matcher time vs keypoints, adaptive vs full, on an easy and a hard pair.
 
     Prints a table (time, layers run, share of points processed by each layer) and writes
@@ -116,7 +192,10 @@ def bench(features, keypoints, repeats, device, out_dir) -> None:
     try:
         counts = tuple(sorted({int(v) for v in keypoints.split(",")}))
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {keypoints!r}", param_hint="--keypoints")
+        raise click.BadParameter(
+            f"expected comma-separated integers, got {keypoints!r}", param_hint="--keypoints"
+        ) from None
+    _set_threads(threads)
     extractor_cls = {"aliked": lightglue.ALIKED, "disk": lightglue.DISK}[features]
     # Threshold 0: the strongest keypoints (top-k), so that every count can be met.
     extractor = extractor_cls(max_num_keypoints=max(counts), detection_threshold=0.0).eval().to(device)
@@ -125,26 +204,51 @@ def bench(features, keypoints, repeats, device, out_dir) -> None:
         "full": lightglue.LightGlue(features=features, depth_confidence=-1, width_confidence=-1).eval().to(device),
     }
     feats = {
-        name: tuple(extractor.extract(image.to(device)) for image in images)
+        name: tuple(extractor.extract(image.to(device), resize=resize) for image in images)
         for name, images in bench_pairs().items()
     }
     results = benchmark_speed(feats, matchers, counts, repeats)
     full_ms = {(r.pair, r.num_keypoints): r.time_ms for r in results if r.mode == "full"}
     rows = [
-        [r.pair, r.mode, r.num_keypoints, r.time_ms, f"{full_ms[(r.pair, r.num_keypoints)] / r.time_ms:.2f}x",
-         r.layers, r.num_matches, " ".join(f"{v:.0f}" for v in r.kept_per_layer)]
+        [
+            r.pair,
+            r.mode,
+            r.num_keypoints,
+            r.time_ms,
+            f"{full_ms[(r.pair, r.num_keypoints)] / r.time_ms:.2f}x",
+            r.layers,
+            r.num_matches,
+            " ".join(f"{v:.0f}" for v in r.kept_per_layer),
+        ]
         for r in results
     ]
-    headers = ["pair", "mode", "keypoints", "time (ms)", "speed-up vs full", "layers", "matches",
-               "points per layer (%)"]
+    headers = [
+        "pair",
+        "mode",
+        "keypoints",
+        "time (ms)",
+        "speed-up vs full",
+        "layers",
+        "matches",
+        "points per layer (%)",
+    ]
     click.echo(f"LightGlue ({features}) on {device}, torch threads: {torch.get_num_threads()}, median of {repeats}")
     click.echo(markdown_table(headers, rows))
     out = Path(out_dir)
-    write_json(out / "bench.json", {"features": features, "device": str(device), "repeats": repeats,
-                                    "results": [dataclasses.asdict(r) for r in results]})
+    write_json(
+        out / "bench.json",
+        {
+            "features": features,
+            "device": str(device),
+            "repeats": repeats,
+            "results": [dataclasses.asdict(r) for r in results],
+        },
+    )
     series = {
-        f"{pair} / {mode}": ([r.num_keypoints for r in results if (r.pair, r.mode) == (pair, mode)],
-                             [r.time_ms for r in results if (r.pair, r.mode) == (pair, mode)])
+        f"{pair} / {mode}": (
+            [r.num_keypoints for r in results if (r.pair, r.mode) == (pair, mode)],
+            [r.time_ms for r in results if (r.pair, r.mode) == (pair, mode)],
+        )
         for pair, mode in dict.fromkeys((r.pair, r.mode) for r in results)
     }
     plot_time_vs_keypoints(series, out / "time_vs_keypoints.png", title=f"LightGlue ({features}) on {device}")

@@ -73,8 +73,13 @@ def run_homography_benchmark(
     results: dict[str, Any] = {
         "benchmark": "homography",
         "root": str(root),
-        "protocol": {"resize": str(resize), "max_keypoints": max_keypoints, "estimators": list(estimators),
-                     "ransac_th_px": thresholds, "auc_thresholds_px": list(HOMOGRAPHY_AUC_THRESHOLDS)},
+        "protocol": {
+            "resize": str(resize),
+            "max_keypoints": max_keypoints,
+            "estimators": list(estimators),
+            "ransac_th_px": thresholds,
+            "auc_thresholds_px": list(HOMOGRAPHY_AUC_THRESHOLDS),
+        },
         "methods": {},
     }
     for name in methods:
@@ -120,8 +125,13 @@ def run_pose_benchmark(
     results: dict[str, Any] = {
         "benchmark": "pose",
         "root": str(root),
-        "protocol": {"resize": str(resize), "max_keypoints": max_keypoints, "estimators": list(estimators),
-                     "ransac_th_px": thresholds, "auc_thresholds_deg": list(POSE_AUC_THRESHOLDS)},
+        "protocol": {
+            "resize": str(resize),
+            "max_keypoints": max_keypoints,
+            "estimators": list(estimators),
+            "ransac_th_px": thresholds,
+            "auc_thresholds_deg": list(POSE_AUC_THRESHOLDS),
+        },
         "methods": {},
     }
     for name in methods:
@@ -161,6 +171,11 @@ def write_results(results: dict[str, Any], out_dir: Path) -> list[Path]:
         for est in estimators
     }
     thresholds = HOMOGRAPHY_AUC_THRESHOLDS if homography else POSE_AUC_THRESHOLDS
-    plot_error_curves(errors, max(thresholds), "px" if homography else "deg", paths[2],
-                      title=f"{results['benchmark']}: {results['root']}")
+    plot_error_curves(
+        errors,
+        max(thresholds),
+        "px" if homography else "deg",
+        paths[2],
+        title=f"{results['benchmark']}: {results['root']}",
+    )
     return paths

@@ -132,7 +132,6 @@ def summarize_homography(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         **summarize(records, HOMOGRAPHY_AUC_THRESHOLDS, "px"),
         "per_sequence": {
-            s: summarize([r for r in records if r["sequence"] == s], HOMOGRAPHY_AUC_THRESHOLDS, "px")
-            for s in sequences
+            s: summarize([r for r in records if r["sequence"] == s], HOMOGRAPHY_AUC_THRESHOLDS, "px") for s in sequences
         },
     }

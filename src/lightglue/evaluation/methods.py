@@ -48,6 +48,14 @@ METHODS: dict[str, MethodConfig] = {
 """The named methods. SIFT+LightGlue is absent: its weights are not available offline."""
 
 _EXTRACTORS = {"aliked": "ALIKED", "disk": "DISK", "sift": "SIFT"}
+EXTRACTOR_DEFAULTS: dict[str, dict[str, Any]] = {
+    "aliked": {"detection_threshold": 0.0},
+    "disk": {"detection_threshold": 0.0},
+    "sift": {},
+}
+"""Extractor options of the benchmarks: the learned detectors keep exactly their
+``max_keypoints`` strongest points (top-k, no score threshold), as in the published
+evaluations, so that methods are compared at a fixed keypoint budget."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class Method:
         name: a key of :data:`METHODS`.
         max_keypoints: keypoints per image kept by the extractor.
         device: where the networks run.
-        extractor_conf: more options of the extractor (e.g. ``detection_threshold``).
+        extractor_conf: options of the extractor, over :data:`EXTRACTOR_DEFAULTS`.
         matcher_conf: options of LightGlue (e.g. ``depth_confidence``); an error for ``"nn"``.
         cache_size: how many images' features are kept (pairs often share an image).
     """
@@ -112,7 +120,11 @@ class Method:
         self.config = METHODS[name]
         self.device = torch.device(device)
         extractor_cls = getattr(lightglue, _EXTRACTORS[self.config.features])
-        conf = {"max_num_keypoints": max_keypoints, **(extractor_conf or {})}
+        conf = {
+            "max_num_keypoints": max_keypoints,
+            **EXTRACTOR_DEFAULTS[self.config.features],
+            **(extractor_conf or {}),
+        }
         self.extractor = extractor_cls(**conf).eval().to(self.device)
         self.matcher: torch.nn.Module | None = None
         if self.config.matcher == "lightglue":

@@ -33,11 +33,12 @@ def plot_error_curves(
     x = np.linspace(0, max_threshold, 200)
     fig = Figure(figsize=(4.5 * len(errors), 4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(errors), squeeze=False)[0])
-    for ax, (panel, curves) in zip(axes, errors.items()):
+    for ax, (panel, curves) in zip(axes, errors.items(), strict=True):
         for label, values in curves.items():
             ax.plot(x, 100 * cumulative_recall(values, x), label=label)
-        ax.set(title=panel, xlabel=f"error threshold ({unit})", ylabel="recall (%)",
-               xlim=(0, max_threshold), ylim=(0, 100))
+        ax.set(
+            title=panel, xlabel=f"error threshold ({unit})", ylabel="recall (%)", xlim=(0, max_threshold), ylim=(0, 100)
+        )
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize="small")
     if title:

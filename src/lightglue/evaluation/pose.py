@@ -70,9 +70,7 @@ def load_pose_cases(pairs: Iterable[PosePair], resize: Resize | None) -> Iterato
         K0 = scale_intrinsics(rotate_intrinsics(pair.K0, *size0, pair.rot0), scale0)
         K1 = scale_intrinsics(rotate_intrinsics(pair.K1, *size1, pair.rot1), scale1)
         T = rotate_pose_inplane(pair.T_0to1, pair.rot1) @ np.linalg.inv(rotate_pose_inplane(np.eye(4), pair.rot0))
-        yield PoseCase(
-            pair.name, f"{pair.path0}@{pair.rot0}", f"{pair.path1}@{pair.rot1}", image0, image1, K0, K1, T
-        )
+        yield PoseCase(pair.name, f"{pair.path0}@{pair.rot0}", f"{pair.path1}@{pair.rot1}", image0, image1, K0, K1, T)
 
 
 def evaluate_pose_case(
@@ -105,9 +103,7 @@ def evaluate_pose_case(
         "estimators": {},
     }
     for estimator in estimators:
-        pose = estimate_relative_pose(
-            matches.kpts0, matches.kpts1, case.K0, case.K1, estimator, thresholds[estimator]
-        )
+        pose = estimate_relative_pose(matches.kpts0, matches.kpts1, case.K0, case.K1, estimator, thresholds[estimator])
         if pose is None:
             err_R = err_t = float("inf")
             num_inliers = 0

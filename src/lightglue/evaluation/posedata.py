@@ -23,7 +23,9 @@ SCANNET_RESIZE = Resize((480, 640))
 """ScanNet-1500 protocol: images resized to 640x480."""
 MEGADEPTH_RESIZE = Resize(1600, "long")
 """MegaDepth-1500 protocol (LightGlue paper): long side resized to 1600 px."""
-PAIRS_FILE_NAMES = ("pairs_with_gt.txt", "pairs_calibrated.txt")
+PAIRS_FILES: dict[str, Resize] = {"pairs_with_gt.txt": SCANNET_RESIZE, "pairs_calibrated.txt": MEGADEPTH_RESIZE}
+"""Known pairs-file names and their protocol's resizing: SuperGlue's ScanNet-1500 file and
+glue-factory's MegaDepth-1500 file. Any other ``.txt`` is read with the ScanNet resizing."""
 
 
 @dataclass(frozen=True)
@@ -134,25 +136,25 @@ def read_pose_dataset(root: Path, image_dir: Path | None = None) -> tuple[list[P
         image_dir: where the images are; default: the folder of the pairs file, or ``root``
             for scene infos.
     Returns:
-        The pairs, and :data:`SCANNET_RESIZE` for a pairs file or :data:`MEGADEPTH_RESIZE`
-        for scene infos.
+        The pairs, and the resizing of the protocol: see :data:`PAIRS_FILES` for pairs
+        files, :data:`MEGADEPTH_RESIZE` for scene infos.
     Raises:
         FileNotFoundError: nothing recognisable at ``root``.
     """
     root = Path(root)
     if root.is_file() and root.suffix == ".txt":
-        return read_pairs_file(root, image_dir), SCANNET_RESIZE
+        return read_pairs_file(root, image_dir), PAIRS_FILES.get(root.name, SCANNET_RESIZE)
     if root.is_file() and root.suffix == ".npz":
         return read_scene_info(root, image_dir or root.parent), MEGADEPTH_RESIZE
     if root.is_dir():
-        for name in PAIRS_FILE_NAMES:
+        for name, resize in PAIRS_FILES.items():
             if (root / name).is_file():
-                return read_pairs_file(root / name, image_dir), SCANNET_RESIZE
+                return read_pairs_file(root / name, image_dir), resize
         scene_infos = sorted(root.rglob("*.npz"))
         if scene_infos:
             pairs = [p for npz in scene_infos for p in read_scene_info(npz, image_dir or root)]
             return pairs, MEGADEPTH_RESIZE
     raise FileNotFoundError(
-        f"No pose benchmark at {str(root)!r}: expected a pairs file ({', '.join(PAIRS_FILE_NAMES)}) "
+        f"No pose benchmark at {str(root)!r}: expected a pairs file ({', '.join(PAIRS_FILES)}) "
         "or MegaDepth scene-info .npz files."
     )

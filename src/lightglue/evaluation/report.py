@@ -65,13 +65,33 @@ def summary_table(summaries: dict[str, dict[str, Any]], error_name: str) -> str:
         error_name: header of the mean-error column, e.g. ``"mean corner error (px)"``.
     """
     aucs = _auc_names(next(iter(summaries.values())))
-    headers = ["method", "estimator", *(a.upper() for a in aucs), error_name, "failures",
-               "precision (%)", "matches", "keypoints", "match time (ms)"]
+    headers = [
+        "method",
+        "estimator",
+        *(a.upper() for a in aucs),
+        error_name,
+        "failures",
+        "precision (%)",
+        "matches",
+        "keypoints",
+        "match time (ms)",
+    ]
     rows = []
     for method, s in summaries.items():
         for estimator, e in s["estimators"].items():
-            rows.append([method, estimator, *(100 * e[a] for a in aucs), e["mean_error"], e["failures"],
-                         100 * s["precision"], s["num_matches"], s["num_keypoints"], s["time_match_ms"]])
+            rows.append(
+                [
+                    method,
+                    estimator,
+                    *(100 * e[a] for a in aucs),
+                    e["mean_error"],
+                    e["failures"],
+                    100 * s["precision"],
+                    s["num_matches"],
+                    s["num_keypoints"],
+                    s["time_match_ms"],
+                ]
+            )
     return markdown_table(headers, rows)
 
 
@@ -85,6 +105,7 @@ def per_group_table(summaries: dict[str, dict[str, Any]], key: str, group_name: 
         for method, s in summaries.items():
             g = s[key][group]
             for estimator, e in g["estimators"].items():
-                rows.append([group, method, estimator, *(100 * e[a] for a in aucs),
-                             100 * g["precision"], g["num_matches"]])
+                rows.append(
+                    [group, method, estimator, *(100 * e[a] for a in aucs), 100 * g["precision"], g["num_matches"]]
+                )
     return markdown_table(headers, rows)

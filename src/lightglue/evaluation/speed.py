@@ -129,7 +129,14 @@ def benchmark_speed(
                 stop = int(out["stop"][0])
                 kept = np.add(points_per_layer(out["prune0"][0], stop), points_per_layer(out["prune1"][0], stop))
                 results.append(
-                    SpeedResult(pair, mode, total // 2, 1000 * seconds, stop,
-                                len(out["matches"][0]), tuple(float(v) for v in 100 * kept / total))
+                    SpeedResult(
+                        pair,
+                        mode,
+                        total // 2,
+                        1000 * seconds,
+                        stop,
+                        len(out["matches"][0]),
+                        tuple(float(v) for v in 100 * kept / total),
+                    )
                 )
     return results

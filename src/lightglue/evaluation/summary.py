@@ -50,7 +50,7 @@ def summarize(records: Sequence[dict[str, Any]], thresholds: Sequence[float], un
         errors = [r["estimators"][estimator]["error"] for r in records]
         aucs = error_auc(errors, thresholds)
         summary["estimators"][estimator] = {
-            **{auc_key(t, unit): a for t, a in zip(thresholds, aucs)},
+            **{auc_key(t, unit): a for t, a in zip(thresholds, aucs, strict=True)},
             "mean_error": _mean(errors),
             "failures": int(np.sum(~np.isfinite(np.asarray(errors, np.float64)))),
         }

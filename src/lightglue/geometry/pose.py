@@ -57,12 +57,8 @@ def _opencv_pose(
 def _poselib_pose(
     kpts0: np.ndarray, kpts1: np.ndarray, K0: np.ndarray, K1: np.ndarray, threshold: float
 ) -> RelativePose | None:
-    cameras = [
-        {"model": "PINHOLE", "params": [K[0, 0], K[1, 1], K[0, 2], K[1, 2]]} for K in (K0, K1)
-    ]
-    pose, info = poselib.estimate_relative_pose(
-        kpts0, kpts1, *cameras, {"max_epipolar_error": threshold}, {}
-    )
+    cameras = [{"model": "PINHOLE", "params": [K[0, 0], K[1, 1], K[0, 2], K[1, 2]]} for K in (K0, K1)]
+    pose, info = poselib.estimate_relative_pose(kpts0, kpts1, *cameras, {"max_epipolar_error": threshold}, {})
     inliers = np.asarray(info["inliers"], bool)
     t = np.asarray(pose.t, np.float64)
     if not inliers.any() or not np.isfinite(pose.R).all() or np.linalg.norm(t) == 0:

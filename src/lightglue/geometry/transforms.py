@@ -33,9 +33,7 @@ def _scale_matrix(scale: Sequence[float] | np.ndarray | float) -> np.ndarray:
     return np.diag([sx, sy, 1.0])
 
 
-def scale_homography(
-    H: np.ndarray, scale0: Sequence[float] | float, scale1: Sequence[float] | float
-) -> np.ndarray:
+def scale_homography(H: np.ndarray, scale0: Sequence[float] | float, scale1: Sequence[float] | float) -> np.ndarray:
     """Express ``H [3, 3]`` (image 0 -> image 1 pixels) between resized images.
 
     Args:
