@@ -110,6 +110,20 @@ def _all_matches(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def _kill_after_first_part(cmd: list[str], parts: Path) -> None:
+    """Start ``cmd``, SIGKILL it as soon as it has stored its first part in ``parts``."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    deadline = time.monotonic() + 240
+    while not (parts.is_dir() and any(parts.glob("*.h5"))):
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "nothing was written in time"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
+
 def test_killed_match_run_resumes_to_the_same_matches(tmp_path):
     names = _synthetic_features(tmp_path / "features.h5")
     write_pairs(exhaustive_pairs(names), tmp_path / "pairs.txt")  # 28 pairs
@@ -124,26 +138,14 @@ def test_killed_match_run_resumes_to_the_same_matches(tmp_path):
     assert len(expected) == 28 and sum(int((m >= 0).sum()) for m in expected.values()) > 28 * 20
 
     target = tmp_path / "matches.h5"
-    parts = Path(str(target) + ".parts")
-    proc = subprocess.Popen(
-        [*CLI, *args, "--out", str(target)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV
-    )
-    deadline = time.monotonic() + 240
-    while not (parts.is_dir() and any(parts.glob("*.h5"))):
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "no batch was written in time"
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    _kill_after_first_part([*CLI, *args, "--out", str(target)], Path(str(target) + ".parts"))
     written = H5Store(target).keys()  # every file left behind opens
     assert 0 < len(written) < 28, "the run was not killed in the middle"
 
     resumed = run(target)
     assert resumed.returncode == 0, resumed.stderr
     assert f"({28 - len(written)} matched now" in resumed.stdout
-    assert not parts.exists()
+    assert not Path(str(target) + ".parts").exists()
     got = _all_matches(target)
     assert got.keys() == expected.keys()
     for key, m in expected.items():
@@ -162,3 +164,23 @@ def test_pairs_verb_strategies(tmp_path, strategy, extra, count):
     assert len(lines) <= count and (strategy != "sequential" or len(lines) == count)
     result = CliRunner().invoke(main, ["pairs", str(tmp_path), "--strategy", "file"])
     assert result.exit_code != 0 and "--pairs-file" in result.output
+
+
+def test_killed_extract_run_resumes_to_the_same_features(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(photos / f"img{i}.png"), _texture(10 + i))
+    args = ["extract", str(photos), "--max-keypoints", "128", "--resize", "320", "-q"]
+    reference = subprocess.run([*CLI, *args, "--out", str(tmp_path / "ref")], capture_output=True, env=ENV)
+    assert reference.returncode == 0, reference.stderr
+
+    _kill_after_first_part([*CLI, *args, "--out", str(tmp_path / "run")], tmp_path / "run" / "features.h5.parts")
+    assert 0 < len(H5Store(tmp_path / "run" / "features.h5").keys()) < 5, "the run was not killed in the middle"
+    resumed = subprocess.run([*CLI, *args, "--out", str(tmp_path / "run")], capture_output=True, env=ENV)
+    assert resumed.returncode == 0, resumed.stderr
+    with h5py.File(tmp_path / "ref" / "features.h5") as ref, h5py.File(tmp_path / "run" / "features.h5") as run:
+        assert sorted(ref) == sorted(run) == [f"img{i}.png" for i in range(5)]
+        for name in ref:
+            for key in ("keypoints", "descriptors", "scores", "image_size"):
+                np.testing.assert_array_equal(run[name][key][()], ref[name][key][()], err_msg=f"{name}/{key}")

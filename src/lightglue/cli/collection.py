@@ -81,14 +81,35 @@ def _strategy(strategy: str | None, pairs_file: str | None) -> str:
 _quiet = click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
 
 
+def _check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(value)
+    except RuntimeError as err:
+        raise click.BadParameter(f"{value!r} is not a torch device (e.g. cpu, cuda, cuda:1).") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise click.BadParameter("CUDA was asked for but no CUDA GPU is available.")
+    return value
+
+
+_device = click.option(
+    "--device", default=None, callback=_check_device,
+    help="torch device, e.g. cpu or cuda:0. [default: cuda if there is one, else cpu]",
+)
+
+
 @click.command()
 @click.argument("images", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Working folder; receives features.h5.")
 @_preset_options
+@_device
 @_quiet
 def extract(images: Path, out_dir: Path, preset: str, max_keypoints: int | None, resize: int | None,
-            quiet: bool) -> None:
+            device: str | None, quiet: bool) -> None:
     """Extract local features of every image in IMAGES once (hloc-compatible features.h5)."""
     from lightglue.collection.extract import EmptyCollectionError, extract_collection, list_images
     from lightglue.collection.h5store import MetadataMismatchError
@@ -97,7 +118,7 @@ def extract(images: Path, out_dir: Path, preset: str, max_keypoints: int | None,
     try:
         names = list_images(images)
         report = extract_collection(images, out_dir / "features.h5", _preset(preset, max_keypoints, resize),
-                                    names, progress=not quiet)
+                                    names, progress=not quiet, device=device)
     except (EmptyCollectionError, OSError, MetadataMismatchError, ValueError) as err:
         raise _fail(err) from err
     click.echo(f"features of {len(report.names)}/{len(names)} images in {out_dir / 'features.h5'} "
@@ -148,9 +169,11 @@ def pairs(workdir: Path, strategy: str | None, window: int, num_neighbors: int, 
 @_preset_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
               help="Pairs per matcher call.")
+@_device
 @_quiet
 def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, out_path: Path | None,
-                preset: str, max_keypoints: int | None, resize: int | None, batch_size: int, quiet: bool) -> None:
+                preset: str, max_keypoints: int | None, resize: int | None, batch_size: int, device: str | None,
+                quiet: bool) -> None:
     """Match the pairs of WORKDIR/pairs.txt in batches (hloc-compatible matches.h5)."""
     from lightglue.collection.h5store import MetadataMismatchError
     from lightglue.collection.match import match_collection
@@ -165,7 +188,8 @@ def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, o
             raise click.ClickException(f"No {path.name} at {path}: run 'lightglue {verb}' first.")
     try:
         report = match_collection(features, read_pairs(pairs_path), out_path,
-                                  _preset(preset, max_keypoints, resize), batch_size, progress=not quiet)
+                                  _preset(preset, max_keypoints, resize), batch_size, progress=not quiet,
+                                  device=device)
     except (OSError, ValueError, MetadataMismatchError) as err:
         raise _fail(err) from err
     rate = report.matched / report.seconds if report.seconds and report.matched else 0.0
@@ -183,10 +207,11 @@ def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, o
 @click.option("--camera-mode", type=click.Choice(["per-image", "single"]), default="per-image", show_default=True,
               help="One camera per photo, or one shared camera.")
 @click.option("--verbose", is_flag=True, help="Show pycolmap's log.")
+@_device
 @_quiet
 def reconstruct(images: Path, out_dir: Path, preset: str, max_keypoints: int | None, resize: int | None,
                 strategy: str | None, window: int, num_neighbors: int, pairs_file: str | None, batch_size: int,
-                camera_mode: str, verbose: bool, quiet: bool) -> None:
+                camera_mode: str, verbose: bool, device: str | None, quiet: bool) -> None:
     """Photos in IMAGES to a 3D model: extract, pairs, match-pairs, COLMAP database, mapping."""
     from lightglue.collection.h5store import MetadataMismatchError
     from lightglue.collection.pipeline import PairsOptions, reconstruct_collection
@@ -196,7 +221,7 @@ def reconstruct(images: Path, out_dir: Path, preset: str, max_keypoints: int | N
     try:
         summary = reconstruct_collection(images, out_dir, _preset(preset, max_keypoints, resize), options,
                                          batch_size, camera_mode, progress=not quiet, verbose=verbose,
-                                         log=logging.getLogger(__name__).info)
+                                         device=device, log=logging.getLogger(__name__).info)
     except (OSError, ValueError, MetadataMismatchError) as err:
         raise _fail(err) from err
     click.echo(summary.format())

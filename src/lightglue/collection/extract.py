@@ -18,7 +18,7 @@ import torch
 
 from lightglue.collection.features_h5 import ImageFeatures, feature_record
 from lightglue.collection.h5store import H5Store
-from lightglue.collection.presets import Preset
+from lightglue.collection.presets import Preset, resolve_device
 from lightglue.collection.workers import Prefetcher, RecordWriter, progress_bar
 from lightglue.image import load_image
 
@@ -95,6 +95,7 @@ def extract_collection(
     preset: Preset,
     names: Sequence[str] | None = None,
     progress: bool = True,
+    device: torch.device | str | None = None,
 ) -> ExtractReport:
     """Extract local features of every image once, into an hloc-layout ``features.h5``.
 
@@ -107,6 +108,7 @@ def extract_collection(
         preset: the extractor configuration (stored in the file; a different one is an error).
         names: images to process (relative to ``image_dir``); default: :func:`list_images`.
         progress: show a progress bar.
+        device: where the extractor runs (default: a CUDA GPU if there is one, else the CPU).
     """
     image_dir = Path(image_dir)
     names = list(names) if names is not None else list_images(image_dir)
@@ -126,7 +128,7 @@ def extract_collection(
         except (OSError, ValueError) as err:
             return name, err
 
-    extractor = preset.build_extractor()
+    extractor = preset.build_extractor(resolve_device(device))
     loader = Prefetcher(load(n) for n in todo)
     writer = RecordWriter(store)
     bar = progress_bar(len(todo), "extract", "img", progress)

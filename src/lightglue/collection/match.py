@@ -25,9 +25,9 @@ from lightglue.collection.features_h5 import ImageFeatures, read_features
 from lightglue.collection.h5store import H5Store, item_keys
 from lightglue.collection.matches_h5 import match_record, names_to_pair
 from lightglue.collection.pairs import Pair, unique_pairs
-from lightglue.collection.presets import Preset
+from lightglue.collection.presets import Preset, resolve_device
 from lightglue.collection.workers import Prefetcher, RecordWriter, progress_bar
-from lightglue.utils import batch_features
+from lightglue.utils import batch_features, batch_to_device
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ def match_collection(
     batch_size: int = 4,
     cache_size: int = 512,
     progress: bool = True,
+    device: torch.device | str | None = None,
 ) -> MatchReport:
     """Match image pairs in batches, into an hloc-layout ``matches.h5``.
 
@@ -110,6 +111,7 @@ def match_collection(
         batch_size: pairs per matcher call.
         cache_size: images kept in memory.
         progress: show a progress bar.
+        device: where the matcher runs (default: a CUDA GPU if there is one, else the CPU).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -139,13 +141,14 @@ def match_collection(
 
     todo = [b for b in _batches(valid, batch_size) if not all(is_done(p) for p in b)]
     if todo:
-        matcher = preset.build_matcher()
+        dev = resolve_device(device)
+        matcher = preset.build_matcher(dev)
         with h5py.File(features_path, "r") as f:
             cache = _FeatureCache(f, cache_size)
 
             def load(batch: list[Pair]) -> tuple[list[Pair], dict, dict]:
-                data0 = batch_features([cache.get(a) for a, _ in batch])
-                data1 = batch_features([cache.get(b) for _, b in batch])
+                data0 = batch_to_device(batch_features([cache.get(a) for a, _ in batch]), dev)
+                data1 = batch_to_device(batch_features([cache.get(b) for _, b in batch]), dev)
                 return batch, data0, data1
 
             loader = Prefetcher(load(b) for b in todo)

@@ -105,6 +105,7 @@ def reconstruct_collection(
     camera_mode: str = "per-image",
     progress: bool = True,
     verbose: bool = False,
+    device: str | None = None,
     log: Callable[[str], Any] = logger.info,
 ) -> ReconstructionSummary:
     """Photos to a 3D model: every stage, resumable, into ``out_dir``.
@@ -122,7 +123,7 @@ def reconstruct_collection(
     names = list_images(image_dir)
     log(f"{len(names)} images in {image_dir}")
     ext = _timed(
-        seconds, "extract", lambda: extract_collection(image_dir, out / "features.h5", preset, names, progress)
+        seconds, "extract", lambda: extract_collection(image_dir, out / "features.h5", preset, names, progress, device)
     )
     if not ext.names:
         raise EmptyCollectionError(f"None of the {len(names)} images in {str(image_dir)!r} could be read.")
@@ -142,7 +143,9 @@ def reconstruct_collection(
     _timed(
         seconds,
         "match",
-        lambda: match_collection(out / "features.h5", pairs, out / "matches.h5", preset, batch_size, progress=progress),
+        lambda: match_collection(
+            out / "features.h5", pairs, out / "matches.h5", preset, batch_size, progress=progress, device=device
+        ),
     )
     db = _timed(
         seconds,

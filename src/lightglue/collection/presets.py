@@ -46,17 +46,24 @@ class Preset:
         """A string that changes whenever the matches would (stored in matches.h5)."""
         return json.dumps({"features": self.matcher_features, "conf": dict(self.matcher_conf)}, sort_keys=True)
 
-    def build_extractor(self) -> torch.nn.Module:
-        """The extractor in eval mode."""
+    def build_extractor(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        """The extractor in eval mode, on ``device``."""
         import lightglue
 
-        return getattr(lightglue, self.extractor)(**self.extractor_conf).eval()
+        return getattr(lightglue, self.extractor)(**self.extractor_conf).eval().to(device)
 
-    def build_matcher(self) -> torch.nn.Module:
-        """The LightGlue matcher in eval mode."""
+    def build_matcher(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        """The LightGlue matcher in eval mode, on ``device``."""
         from lightglue import LightGlue
 
-        return LightGlue(features=self.matcher_features, **self.matcher_conf).eval()
+        return LightGlue(features=self.matcher_features, **self.matcher_conf).eval().to(device)
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``device``, or the first CUDA GPU when there is one and ``device`` is None, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 _DEFAULT_KEYPOINTS = 2048
