@@ -50,7 +50,7 @@ def test_corrupt_image_is_reported_and_skipped(tmp_path):
     for i in range(3):
         cv2.imwrite(str(photos / f"img{i}.png"), _texture(i))
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg" * 10)
-    out = tmp_path / "work"
+    out = photos / "work"  # the output folder inside the image folder
     args = ["extract", str(photos), "--out", str(out), "--max-keypoints", "128", "--resize", "320", "-q"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -63,12 +63,25 @@ def test_corrupt_image_is_reported_and_skipped(tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0 and "(0 extracted now)" in result.stdout and "broken.jpg" in result.stderr
     # The rest of the pipeline goes on without the unreadable image.
+    # Outputs written inside the image folder are not taken for photos.
+    result = CliRunner().invoke(main, ["show-pair", str(out), "img0.png", "img1.png", "--images", str(photos)])
+    assert result.exit_code == 1 and "run 'lightglue match-pairs' first" in result.output
+    cv2.imwrite(str(out / "picture.png"), _texture(7))
+    (photos / ".hidden").mkdir()
+    cv2.imwrite(str(photos / ".hidden" / "x.png"), _texture(8))
+    result = CliRunner().invoke(main, args)
+    assert "features of 3/4 images" in result.stdout and "(0 extracted now)" in result.stdout
     assert CliRunner().invoke(main, ["pairs", str(out)]).exit_code == 0
     assert (out / "pairs.txt").read_text().count("\n") == 3
     result = CliRunner().invoke(main, ["match-pairs", str(out), "--max-keypoints", "128", "--resize", "320", "-q"])
     assert result.exit_code == 0, result.output
     with h5py.File(out / "matches.h5", "r") as f:
         assert sorted(f["img0.png"]) == ["img1.png", "img2.png"]
+    result = CliRunner().invoke(main, ["show-pair", str(out), "img0.png", "img1.png", "--images", str(photos)])
+    assert result.exit_code == 0, result.output
+    assert (out / "pair_img0_img1.png").read_bytes()[:4] == b"\x89PNG"
+    result = CliRunner().invoke(main, ["show-pair", str(out), "img1.png", "broken.jpg", "--images", str(photos)])
+    assert result.exit_code == 1 and "not in" in result.output
     # Matching with another extractor's preset is refused with a clear message.
     result = CliRunner().invoke(main, ["match-pairs", str(out), "--preset", "disk+lightglue", "-q"])
     assert result.exit_code == 1 and "disk" in result.output.lower()

@@ -116,7 +116,7 @@ def extract(images: Path, out_dir: Path, preset: str, max_keypoints: int | None,
 
     _setup_logging(quiet)
     try:
-        names = list_images(images)
+        names = list_images(images, exclude=out_dir)
         report = extract_collection(images, out_dir / "features.h5", _preset(preset, max_keypoints, resize),
                                     names, progress=not quiet, device=device)
     except (EmptyCollectionError, OSError, MetadataMismatchError, ValueError) as err:
@@ -249,6 +249,9 @@ def show_pair(workdir: Path, name0: str, name1: str, images: Path, out_path: Pat
     from lightglue.image import read_image
 
     out_path = out_path or workdir / f"pair_{Path(name0).stem}_{Path(name1).stem}.png"
+    for file, verb in (("features.h5", "extract"), ("matches.h5", "match-pairs")):
+        if not (workdir / file).is_file():
+            raise click.ClickException(f"No {file} in {workdir}: run 'lightglue {verb}' first.")
     try:
         with h5py.File(workdir / "features.h5", "r") as ff, h5py.File(workdir / "matches.h5", "r") as mf:
             k0, k1 = read_features(ff, name0).keypoints, read_features(ff, name1).keypoints

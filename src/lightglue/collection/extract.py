@@ -31,8 +31,12 @@ class EmptyCollectionError(ValueError):
     """A folder without a single image file."""
 
 
-def list_images(image_dir: str | os.PathLike) -> list[str]:
+def list_images(image_dir: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[str]:
     """Image files under ``image_dir`` (recursively), as sorted relative POSIX paths.
+
+    Hidden files and folders (name starting with ``.``) are left out, and so is everything
+    under ``exclude`` (the output folder, when it lies inside the image folder: its pictures
+    are not photos of the scene).
 
     Raises:
         FileNotFoundError: the folder does not exist.
@@ -44,10 +48,14 @@ def list_images(image_dir: str | os.PathLike) -> list[str]:
         raise FileNotFoundError(f"Image folder {str(root)!r} does not exist.")
     if not root.is_dir():
         raise NotADirectoryError(f"{str(root)!r} is not a folder of images.")
+    skip = Path(exclude).resolve() if exclude is not None else None
     names = sorted(
         p.relative_to(root).as_posix()
         for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        and not (skip is not None and p.resolve().is_relative_to(skip))
     )
     if not names:
         raise EmptyCollectionError(

@@ -68,7 +68,13 @@ def feature_record(name: str, feats: ImageFeatures, uncertainty: float = 1.0) ->
 
 
 def read_features(f: h5py.File, name: str) -> ImageFeatures:
-    """Read one image's features from an open hloc-layout file (descriptors -> ``[N, D]``)."""
+    """Read one image's features from an open hloc-layout file (descriptors -> ``[N, D]``).
+
+    Raises:
+        KeyError: the image is not in the file.
+    """
+    if name not in f:
+        raise KeyError(f"Image {name!r} is not in {f.filename}.")
     group = f[name]
     optional = {k: group[k][()] for k in ("scales", "oris") if k in group}
     return ImageFeatures(

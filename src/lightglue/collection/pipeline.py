@@ -120,7 +120,7 @@ def reconstruct_collection(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
-    names = list_images(image_dir)
+    names = list_images(image_dir, exclude=out)
     log(f"{len(names)} images in {image_dir}")
     ext = _timed(
         seconds, "extract", lambda: extract_collection(image_dir, out / "features.h5", preset, names, progress, device)
