@@ -8,6 +8,7 @@ in a batch as alone (up to float rounding of the padded attention).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,7 @@ class _Side:
         cos, sin: [b, 1, W, c] rotary encoding.
         index: [b, W] original keypoint index of each slot.
         valid: [b, W] slot holds a real, unpruned point.
+        dense: every slot is valid (no attention mask needed).
     """
 
     desc: torch.Tensor
@@ -36,20 +38,37 @@ class _Side:
     sin: torch.Tensor
     index: torch.Tensor
     valid: torch.Tensor
+    dense: bool
+
+    @classmethod
+    def create(cls, desc, cos, sin, index, valid) -> "_Side":
+        return cls(desc, cos, sin, index, valid, bool(valid.all()))
 
     def select_rows(self, rows: torch.Tensor) -> "_Side":
-        return _Side(self.desc[rows], self.cos[rows], self.sin[rows], self.index[rows], self.valid[rows])
+        return _Side.create(self.desc[rows], self.cos[rows], self.sin[rows], self.index[rows], self.valid[rows])
 
     def pack(self) -> "_Side":
         """Move valid slots to the front (order kept) and drop all-empty columns."""
+        if self.valid.shape[0] == 1:  # one pair: keep the valid slots, no padding
+            keep = torch.nonzero(self.valid[0]).squeeze(1)
+            if keep.numel() == self.valid.shape[1]:
+                return dataclasses.replace(self, dense=True)
+            return _Side(
+                self.desc.index_select(1, keep),
+                self.cos.index_select(2, keep),
+                self.sin.index_select(2, keep),
+                self.index.index_select(1, keep),
+                self.valid.new_ones((1, keep.numel())),
+                True,
+            )
         width = int(self.valid.sum(1).max()) if self.valid.numel() else 0
         packed = bool((self.valid[:, :-1] >= self.valid[:, 1:]).all())  # valid slots first
         if width == self.valid.shape[1] and packed:
-            return self
+            return _Side.create(self.desc, self.cos, self.sin, self.index, self.valid)
         order = torch.argsort((~self.valid).to(torch.uint8), dim=1, stable=True)[:, :width]
         d, c = self.desc.shape[-1], self.cos.shape[-1]
         enc_order = order[:, None, :, None].expand(-1, 1, -1, c)
-        return _Side(
+        return _Side.create(
             self.desc.gather(1, order[..., None].expand(-1, -1, d)),
             self.cos.gather(2, enc_order),
             self.sin.gather(2, enc_order),
@@ -60,7 +79,7 @@ class _Side:
     @property
     def mask(self) -> torch.Tensor | None:
         """Key mask for attention, None when every slot is valid."""
-        return None if bool(self.valid.all()) else self.valid
+        return None if self.dense else self.valid
 
 
 class LightGlue(nn.Module):
@@ -155,7 +174,7 @@ class LightGlue(nn.Module):
         cos, sin = self.posenc(inputs.positions)
         index = torch.arange(n, device=device).expand(b, n)
         valid = inputs.mask if inputs.mask is not None else torch.ones((b, n), dtype=torch.bool, device=device)
-        return _Side(desc, cos, sin, index, valid)
+        return _Side.create(desc, cos, sin, index, valid)
 
     def _match(self, in0: ImageInputs, in1: ImageInputs) -> dict:
         c = self.conf
@@ -172,26 +191,30 @@ class LightGlue(nn.Module):
             if i == c.n_layers - 1:
                 break
             conf0 = conf1 = None
-            done = torch.zeros(rows.shape, dtype=torch.bool, device=rows.device)
+            changed = False
             if c.depth_confidence > 0:
                 conf0 = self.token_confidence[i](s0.desc)
                 conf1 = self.token_confidence[i](s1.desc)
                 threshold = self.confidence_thresholds[i]
                 unsure = ((conf0 < threshold) & s0.valid).sum(1) + ((conf1 < threshold) & s1.valid).sum(1)
                 done = (1.0 - unsure.float() / total[rows]) > c.depth_confidence
-                if bool(done.any()):
+                if bool(done.any()):  # these pairs exit: predict with this layer's head
                     self._finalize(out, i, i + 1, rows, done, s0, s1)
-            if c.width_confidence > 0:
-                self._prune(i, s0, conf0, done, rows, out.prune0)
-                self._prune(i, s1, conf1, done, rows, out.prune1)
-                emptied = ~done & ((s0.valid.sum(1) == 0) | (s1.valid.sum(1) == 0))
+                    stay = torch.nonzero(~done).squeeze(1)
+                    rows, s0, s1 = rows[stay], s0.select_rows(stay), s1.select_rows(stay)
+                    conf0, conf1 = conf0[stay], conf1[stay]
+                    changed = True
+            if c.width_confidence > 0 and rows.numel():
+                left0 = self._prune(i, s0, conf0, rows, out.prune0)
+                left1 = self._prune(i, s1, conf1, rows, out.prune1)
+                emptied = (left0 == 0) | (left1 == 0)
                 if bool(emptied.any()):  # every point of an image pruned: nothing to match
                     out.stop[rows[emptied]] = i + 1
-                    done |= emptied
-            if bool(done.any()):
-                stay = torch.nonzero(~done).squeeze(1)
-                rows, s0, s1 = rows[stay], s0.select_rows(stay), s1.select_rows(stay)
-            s0, s1 = s0.pack(), s1.pack()
+                    stay = torch.nonzero(~emptied).squeeze(1)
+                    rows, s0, s1 = rows[stay], s0.select_rows(stay), s1.select_rows(stay)
+                changed = True
+            if changed:
+                s0, s1 = s0.pack(), s1.pack()
         if rows.numel():
             self._finalize(out, c.n_layers - 1, c.n_layers, rows, None, s0, s1)
         return out.as_dict()
@@ -201,27 +224,34 @@ class LightGlue(nn.Module):
         layer: int,
         side: _Side,
         confidence: torch.Tensor | None,
-        done: torch.Tensor,
         rows: torch.Tensor,
         prune_out: torch.Tensor,
-    ) -> None:
+    ) -> torch.Tensor:
         """Drop the points that are confident and unmatchable (adaptive width), in place.
 
-        Only pairs that go on (``~done``) and images with more active points than
-        :meth:`pruning_min_keypoints` are pruned; each kept point's ``prune_out`` entry
-        gains 1.
+        Only images with more active points than :meth:`pruning_min_keypoints` are pruned;
+        each kept point's ``prune_out`` entry gains 1. Returns the active points left per
+        pair [b].
         """
         keep = self.log_assignment[layer].matchability_probability(side.desc) > (1 - self.conf.width_confidence)
         if confidence is not None:  # low-confidence points are never pruned
             keep |= confidence <= self.confidence_thresholds[layer]
-        eligible = ((side.valid.sum(1) > self.pruning_min_keypoints(side.desc.device)) & ~done)[:, None]
-        survived = keep & side.valid & eligible
+        keep &= side.valid
+        minimum = self.pruning_min_keypoints(side.desc.device)
+        counted = keep  # points that went through a pruning step and stayed
+        if minimum >= 0:  # images with few points are not pruned at all
+            eligible = (side.valid.sum(1) > minimum)[:, None]
+            counted = keep & eligible
+            keep = torch.where(eligible, keep, side.valid)
+        slot_rows, slots = counted.nonzero(as_tuple=True)
         prune_out.index_put_(
-            (rows[:, None].expand_as(survived)[survived], side.index[survived]),
+            (rows[slot_rows], side.index[slot_rows, slots]),
             torch.ones((), dtype=prune_out.dtype, device=prune_out.device),
             accumulate=True,
         )
-        side.valid = torch.where(eligible, survived, side.valid)
+        side.valid = keep
+        side.dense = False  # until the next pack() looks
+        return keep.sum(1)
 
     def _layer(self, i: int, s0: _Side, s1: _Side) -> tuple[torch.Tensor, torch.Tensor]:
         mask0, mask1 = s0.mask, s1.mask
