@@ -8,7 +8,7 @@ Outputs in a folder: ``results.json`` (everything), ``results.md`` (tables) and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -70,24 +70,19 @@ def run_homography_benchmark(
     """
     pairs = read_hpatches(root)[:limit]
     thresholds = {**HOMOGRAPHY_RANSAC_TH, **(ransac_th or {})}
-    results: dict[str, Any] = {
-        "benchmark": "homography",
-        "root": str(root),
-        "protocol": {
-            "resize": str(resize),
-            "max_keypoints": max_keypoints,
-            "estimators": list(estimators),
-            "ransac_th_px": thresholds,
-            "auc_thresholds_px": list(HOMOGRAPHY_AUC_THRESHOLDS),
-        },
-        "methods": {},
+    protocol = {
+        "resize": str(resize),
+        "max_keypoints": max_keypoints,
+        "estimators": list(estimators),
+        "ransac_th_px": thresholds,
+        "auc_thresholds_px": list(HOMOGRAPHY_AUC_THRESHOLDS),
     }
-    for name in methods:
-        method = Method(name, max_keypoints, device)
-        cases = _progress(load_homography_cases(pairs, resize), len(pairs), name, progress)
-        records = evaluate_homography(cases, method, estimators, thresholds)
-        results["methods"][name] = {"summary": summarize_homography(records), "pairs": records}
-    return results
+    return _run_methods(
+        "homography", root, protocol, methods, device, progress, len(pairs),
+        lambda: load_homography_cases(pairs, resize),
+        lambda cases, method: evaluate_homography(cases, method, estimators, thresholds),
+        summarize_homography,
+    )
 
 
 def run_pose_benchmark(
@@ -122,23 +117,39 @@ def run_pose_benchmark(
     pairs = pairs[:limit]
     resize = resize or default_resize
     thresholds = {**POSE_RANSAC_TH, **(ransac_th or {})}
-    results: dict[str, Any] = {
-        "benchmark": "pose",
-        "root": str(root),
-        "protocol": {
-            "resize": str(resize),
-            "max_keypoints": max_keypoints,
-            "estimators": list(estimators),
-            "ransac_th_px": thresholds,
-            "auc_thresholds_deg": list(POSE_AUC_THRESHOLDS),
-        },
-        "methods": {},
+    protocol = {
+        "resize": str(resize),
+        "max_keypoints": max_keypoints,
+        "estimators": list(estimators),
+        "ransac_th_px": thresholds,
+        "auc_thresholds_deg": list(POSE_AUC_THRESHOLDS),
     }
+    return _run_methods(
+        "pose", root, protocol, methods, device, progress, len(pairs),
+        lambda: load_pose_cases(pairs, resize),
+        lambda cases, method: evaluate_pose(cases, method, estimators, thresholds),
+        summarize_pose,
+    )
+
+
+def _run_methods(
+    benchmark: str,
+    root: Path,
+    protocol: dict[str, Any],
+    methods: Sequence[str],
+    device: str,
+    progress: bool,
+    num_pairs: int,
+    load_cases: Callable[[], Iterable],
+    evaluate: Callable[[Iterable, Method], list],
+    summarize: Callable[[list], dict],
+) -> dict[str, Any]:
+    """Evaluate every method on freshly loaded cases: per-pair records and a summary each."""
+    results: dict[str, Any] = {"benchmark": benchmark, "root": str(root), "protocol": protocol, "methods": {}}
     for name in methods:
-        method = Method(name, max_keypoints, device)
-        cases = _progress(load_pose_cases(pairs, resize), len(pairs), name, progress)
-        records = evaluate_pose(cases, method, estimators, thresholds)
-        results["methods"][name] = {"summary": summarize_pose(records), "pairs": records}
+        method = Method(name, protocol["max_keypoints"], device)
+        records = evaluate(_progress(load_cases(), num_pairs, name, progress), method)
+        results["methods"][name] = {"summary": summarize(records), "pairs": records}
     return results
 
 
