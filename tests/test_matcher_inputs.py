@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from golden import features
 from lightglue import LightGlue
 
 
@@ -99,3 +100,14 @@ def test_without_image_size_uses_keypoint_extent(matcher):
     with torch.inference_mode():
         out = matcher({"image0": f0, "image1": f1})
     assert out["matches0"].shape == (1, 30)
+
+
+def test_flash_off_gives_the_same_matches(golden):
+    f0, f1 = (features(golden["motorcycle"], "aliked", i) for i in (0, 1))
+    f0, f1 = ({k: v if k == "image_size" else v[:, :400] for k, v in f.items()} for f in (f0, f1))
+    with torch.inference_mode():
+        fused = LightGlue("aliked", depth_confidence=-1).eval()({"image0": f0, "image1": f1})
+        plain = LightGlue("aliked", depth_confidence=-1, flash=False).eval()({"image0": f0, "image1": f1})
+    assert (fused["matches0"] == plain["matches0"]).float().mean() > 0.99
+    assert len(fused["matches"][0]) > 200
+    assert (fused["matching_scores0"] - plain["matching_scores0"]).abs().max() < 1e-3

@@ -51,7 +51,8 @@ class LightGlueConfig:
         add_scale_ori: add keypoint scale and orientation (radians) to the positional input.
         n_layers: number of self+cross layers L.
         num_heads: attention heads.
-        flash: allow fused attention kernels (``scaled_dot_product_attention``).
+        flash: allow fused attention kernels in ``scaled_dot_product_attention`` (False:
+            the plain math kernel only).
         mp: mixed precision (float16 on CUDA, bfloat16 on CPU).
         depth_confidence: early-exit ratio of confident points; -1 disables.
         width_confidence: point pruning; a point is dropped when confident and

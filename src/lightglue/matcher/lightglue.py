@@ -13,12 +13,22 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from lightglue.matcher.assignment import MatchAssignment, TokenConfidence, filter_matches
 from lightglue.matcher.config import PRUNING_MIN_KEYPOINTS, LightGlueConfig, make_config
 from lightglue.matcher.inputs import ImageInputs, parse_image_inputs
 from lightglue.matcher.layers import FourierPositionalEncoding, TransformerLayer
 from lightglue.weights import load_state_dict
+
+
+# flash=True lets torch pick any attention kernel; flash=False forces the plain math one.
+_FUSED_ATTENTION = [
+    SDPBackend.FLASH_ATTENTION,
+    SDPBackend.EFFICIENT_ATTENTION,
+    SDPBackend.CUDNN_ATTENTION,
+    SDPBackend.MATH,
+]
 
 
 @dataclass
@@ -156,7 +166,8 @@ class LightGlue(nn.Module):
             )
         device = in0.descriptors.device
         amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=c.mp):
+        backends = _FUSED_ATTENTION if c.flash else [SDPBackend.MATH]
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=c.mp), sdpa_kernel(backends):
             return self._match(in0, in1)
 
     def pruning_min_keypoints(self, device: torch.device) -> int:
