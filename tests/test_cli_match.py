@@ -75,6 +75,22 @@ def test_bad_arguments(tmp_path, args, message):
     assert not (tmp_path / "result.json").exists()
 
 
+@pytest.mark.parametrize("shape,dtype", [((5, 5, 3), np.uint8), ((120, 160), np.uint16), ((120, 160, 4), np.uint8)])
+def test_tiny_sixteen_bit_and_rgba_images(tmp_path, shape, dtype):
+    image = (np.random.default_rng(0).random(shape) * np.iinfo(dtype).max).astype(dtype)
+    path = tmp_path / "image.png"
+    cv2.imwrite(str(path), image)
+    result = CliRunner().invoke(main, ["match", str(path), str(path), "--max-keypoints", "64", "--out", str(tmp_path / "o")])
+    assert "Traceback" not in result.output
+    if shape[0] < 32:
+        assert result.exit_code == 1 and "5x5 pixels" in result.output
+        assert not (tmp_path / "o" / "result.json").exists()
+    else:  # an image matched with itself: every keypoint finds itself
+        assert result.exit_code == 0, result.output
+        record = json.loads((tmp_path / "o" / "result.json").read_text())
+        assert record["num_matches"] >= 0.9 * record["num_keypoints"][0] > 0
+
+
 def test_corrupt_image(tmp_path):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8 this is not a jpeg")

@@ -93,7 +93,10 @@ def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, wi
 
     with torch.inference_mode():
         t0 = time.perf_counter()
-        feats = [extractor.extract(numpy_image_to_torch(im).to(device)) for im in images]
+        try:
+            feats = [extractor.extract(numpy_image_to_torch(im).to(device)) for im in images]
+        except ValueError as err:  # e.g. an image smaller than the network accepts
+            raise click.ClickException(str(err)) from None
         t1 = time.perf_counter()
         result = matcher({"image0": feats[0], "image1": feats[1]})
         t2 = time.perf_counter()
