@@ -111,3 +111,13 @@ def test_flash_off_gives_the_same_matches(golden):
     assert (fused["matches0"] == plain["matches0"]).float().mean() > 0.99
     assert len(fused["matches"][0]) > 200
     assert (fused["matching_scores0"] - plain["matching_scores0"]).abs().max() < 1e-3
+
+
+def test_everything_pruned_gives_an_empty_result(golden):
+    """width_confidence ~ 0 without confidences: every point is pruned after the first layer."""
+    data = {f"image{i}": features(golden["astronaut_h"], "aliked", i) for i in (0, 1)}
+    with torch.inference_mode():
+        out = LightGlue("aliked", depth_confidence=-1, width_confidence=1e-9).eval()(data)
+    assert out["stop"].tolist() == [1]
+    assert len(out["matches"][0]) == 0 and (out["matches0"] == -1).all()
+    assert (out["prune0"] == 1).all() and (out["prune1"] == 1).all()
