@@ -121,3 +121,18 @@ def test_everything_pruned_gives_an_empty_result(golden):
     assert out["stop"].tolist() == [1]
     assert len(out["matches"][0]) == 0 and (out["matches0"] == -1).all()
     assert (out["prune0"] == 1).all() and (out["prune1"] == 1).all()
+
+
+def test_pruning_thresholds_follow_the_reference_per_device():
+    assert LightGlue(features=None).pruning_min_keypoints(torch.device("cpu")) == -1
+    assert LightGlue(features=None).pruning_min_keypoints(torch.device("cuda")) == 1536
+    assert LightGlue(features=None, flash=False).pruning_min_keypoints(torch.device("cuda")) == 1024
+    assert LightGlue(features=None, pruning_min_keypoints=10).pruning_min_keypoints(torch.device("cpu")) == 10
+
+
+def test_small_images_are_not_pruned_above_the_minimum(golden):
+    data = {f"image{i}": features(golden["astronaut_h"], "aliked", i) for i in (0, 1)}
+    with torch.inference_mode():
+        out = LightGlue("aliked", pruning_min_keypoints=5000).eval()(data)
+    stop = int(out["stop"][0])
+    assert (out["prune0"] == 1).all() and (out["prune1"] == 1).all() and stop >= 1

@@ -36,8 +36,9 @@ FEATURE_PRESETS: dict[str, FeaturePreset] = {
 }
 
 # Number of keypoints above which the reference prunes points, per device kind. On the CPU
-# it prunes at every size; on CUDA only above these counts (pruning costs a gather).
-PRUNING_MIN_KEYPOINTS = {"cpu": -1, "mps": -1, "cuda": 1536}
+# it prunes at every size; on CUDA only above these counts (pruning costs a gather), the
+# higher one with fused attention ("flash").
+PRUNING_MIN_KEYPOINTS = {"cpu": -1, "mps": -1, "cuda": 1024, "flash": 1536}
 
 
 @dataclass(frozen=True)

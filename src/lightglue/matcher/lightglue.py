@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -130,8 +131,6 @@ class LightGlue(nn.Module):
         Old files with top-level ``self_attn.{i}`` / ``cross_attn.{i}`` keys are renamed.
         Keys are checked strictly: a missing or unexpected key is an error.
         """
-        from pathlib import Path
-
         is_path = Path(str(weights)).suffix in (".pth", ".pt") or Path(str(weights)).exists()
         state = load_state_dict(Path(weights).stem, path=weights if is_path else None)
         try:
@@ -174,9 +173,8 @@ class LightGlue(nn.Module):
         """Images with at most this many active points are not pruned (reference behaviour)."""
         if self.conf.pruning_min_keypoints is not None:
             return self.conf.pruning_min_keypoints
-        if device.type == "cuda":
-            return PRUNING_MIN_KEYPOINTS["cuda"] if self.conf.flash else 1024
-        return PRUNING_MIN_KEYPOINTS.get(device.type, -1)
+        kind = "flash" if device.type == "cuda" and self.conf.flash else device.type
+        return PRUNING_MIN_KEYPOINTS.get(kind, -1)
 
     def _initial_side(self, inputs: ImageInputs) -> _Side:
         b, n = inputs.descriptors.shape[:2]
