@@ -26,9 +26,14 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _finish(results: dict, out_dir: str | None) -> None:
+def _run_and_report(run, out_dir: str | None) -> None:
+    """Run a benchmark (a call returning its results), print its table and write its files."""
     from lightglue.evaluation.benchmarks import results_markdown, write_results
 
+    try:
+        results = run()
+    except (FileNotFoundError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
     click.echo(results_markdown(results))
     if out_dir is not None:
         for path in write_results(results, Path(out_dir)):
@@ -93,8 +98,8 @@ def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limi
     from lightglue.evaluation.preprocess import Resize
 
     _set_threads(threads)
-    try:
-        results = run_homography_benchmark(
+    _run_and_report(
+        lambda: run_homography_benchmark(
             Path(root),
             list(methods),
             max_keypoints,
@@ -104,10 +109,9 @@ def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limi
             device,
             limit,
             progress=True,
-        )
-    except (FileNotFoundError, ValueError) as err:
-        raise click.ClickException(str(err)) from None
-    _finish(results, out_dir)
+        ),
+        out_dir,
+    )
 
 
 @eval_group.command("pose")
@@ -137,8 +141,8 @@ def pose(
     from lightglue.evaluation.preprocess import Resize
 
     _set_threads(threads)
-    try:
-        results = run_pose_benchmark(
+    _run_and_report(
+        lambda: run_pose_benchmark(
             Path(root),
             list(methods),
             max_keypoints,
@@ -149,10 +153,9 @@ def pose(
             device,
             limit,
             progress=True,
-        )
-    except (FileNotFoundError, ValueError) as err:
-        raise click.ClickException(str(err)) from None
-    _finish(results, out_dir)
+        ),
+        out_dir,
+    )
 
 
 @click.command()
