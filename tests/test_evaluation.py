@@ -252,3 +252,12 @@ def test_outputs_written(tmp_path, churchill_cases):
     assert markdown == results_markdown(results)
     assert "| perfect | opencv | 100.0 | 100.0 | 100.0 |" in markdown and "| v_churchill | random | dlt |" in markdown
     assert png_path.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("text", ["bogus", "top:480", "640x", "x480"])
+def test_bad_resize_is_a_clear_error(text):
+    from lightglue.evaluation.preprocess import Resize
+
+    with pytest.raises(ValueError, match="Cannot read the resize"):
+        Resize.parse(text)
+    assert str(Resize.parse("short:480")) == "short:480" and Resize.parse("640x480").size == (480, 640)

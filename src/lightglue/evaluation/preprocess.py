@@ -31,11 +31,16 @@ class Resize:
     def parse(cls, text: str) -> Resize:
         """Read ``"1600"`` (long side), ``"short:480"`` or ``"640x480"`` (W x H)."""
         text = text.strip().lower()
-        if "x" in text:
-            w, h = (int(v) for v in text.split("x"))
-            return cls((h, w))
-        side, _, size = text.rpartition(":")
-        return cls(int(size), side or "long")
+        try:
+            if "x" in text:
+                w, h = (int(v) for v in text.split("x"))
+                return cls((h, w))
+            side, _, size = text.rpartition(":")
+            return cls(int(size), side or "long")
+        except ValueError as err:
+            raise ValueError(
+                f"Cannot read the resize {text!r} ({err}); use e.g. '1600' (long side), 'short:480' or '640x480'"
+            ) from None
 
     def __str__(self) -> str:
         if isinstance(self.size, tuple):
