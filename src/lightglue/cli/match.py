@@ -13,14 +13,6 @@ import click
 FEATURES = ("aliked", "disk", "sift", "superpoint")
 
 
-def build_extractor(features: str, max_keypoints: int | None):
-    """The extractor paired with a LightGlue preset, with the reference's defaults."""
-    from lightglue import extractors
-
-    cls = {"aliked": extractors.ALIKED, "disk": extractors.DISK, "sift": extractors.SIFT, "superpoint": extractors.SuperPoint}[features]
-    return cls(max_num_keypoints=max_keypoints).eval()
-
-
 def _atomic_write_text(path: Path, text: str) -> None:
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
         f.write(text)
@@ -67,6 +59,7 @@ def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, wi
     import torch
 
     from lightglue import LightGlue
+    from lightglue.extractors import EXTRACTORS
     from lightglue.image import numpy_image_to_torch, read_image
     from lightglue.sample_data import disparity_errors, stereo_motorcycle
     from lightglue.utils import rbd
@@ -81,7 +74,7 @@ def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, wi
             images, names = [left, right], ["motorcycle_left (bundled)", "motorcycle_right (bundled)"]
         else:
             images, names = [read_image(image0), read_image(image1)], [image0, image1]
-        extractor = build_extractor(features, max_keypoints).to(device)
+        extractor = EXTRACTORS[features](max_num_keypoints=max_keypoints).eval().to(device)
         matcher = LightGlue(
             features=features,
             depth_confidence=depth_confidence,

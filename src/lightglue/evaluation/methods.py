@@ -47,7 +47,6 @@ METHODS: dict[str, MethodConfig] = {
 }
 """The named methods. SIFT+LightGlue is absent: its weights are not available offline."""
 
-_EXTRACTORS = {"aliked": "ALIKED", "disk": "DISK", "sift": "SIFT"}
 EXTRACTOR_DEFAULTS: dict[str, dict[str, Any]] = {
     "aliked": {"detection_threshold": 0.0},
     "disk": {"detection_threshold": 0.0},
@@ -115,11 +114,12 @@ class Method:
         if name not in METHODS:
             raise ValueError(f"unknown method {name!r}; choose from {sorted(METHODS)}")
         import lightglue
+        from lightglue.extractors import EXTRACTORS
 
         self.name = name
         self.config = METHODS[name]
         self.device = torch.device(device)
-        extractor_cls = getattr(lightglue, _EXTRACTORS[self.config.features])
+        extractor_cls = EXTRACTORS[self.config.features]
         conf = {
             "max_num_keypoints": max_keypoints,
             **EXTRACTOR_DEFAULTS[self.config.features],

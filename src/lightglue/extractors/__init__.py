@@ -14,4 +14,7 @@ from .disk import DISK
 from .sift import SIFT
 from .superpoint import SuperPoint
 
-__all__ = ["ALIKED", "DISK", "SIFT", "Extractor", "SuperPoint"]
+EXTRACTORS: dict[str, type[Extractor]] = {"aliked": ALIKED, "disk": DISK, "sift": SIFT, "superpoint": SuperPoint}
+"""The extractor paired with each LightGlue feature preset of the same name."""
+
+__all__ = ["ALIKED", "DISK", "EXTRACTORS", "SIFT", "Extractor", "SuperPoint"]
