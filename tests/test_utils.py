@@ -79,6 +79,7 @@ def test_plots_are_written(pair, tmp_path):
     viz2d.plot_matches(k, k + 5, color=viz2d.cm_ranking(np.array([0.2, 0.9])))
     viz2d.add_text(0, "two matches")
     viz2d.save_plot(tmp_path / "sub" / "plot.png")
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["plot.png"]  # no temporary file left
     data = matplotlib.image.imread(tmp_path / "sub" / "plot.png")
     assert data.shape[0] > 100 and data.shape[1] > 2 * data.shape[0] * 0.8
     with pytest.raises(ValueError, match="as many points"):

@@ -12,6 +12,7 @@ Keypoints are ``[N, 2]`` (x, y) pixels; images are ``[H, W, 3]`` arrays or ``[3,
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -131,8 +132,18 @@ def add_text(idx: int, text: str, pos=(0.01, 0.99), fs: int = 12, color: str = "
 
 
 def save_plot(path: str | Path, **kwargs) -> None:
-    """Save the current figure tightly cropped and close it."""
+    """Save the current figure tightly cropped and close it.
+
+    The file is written under a temporary name and renamed into place, so ``path`` is never
+    left half-written.
+    """
     plt = _pyplot()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    plt.savefig(str(path), bbox_inches="tight", pad_inches=0, **kwargs)
-    plt.close()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        plt.savefig(str(tmp), bbox_inches="tight", pad_inches=0, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close()

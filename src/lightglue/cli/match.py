@@ -20,22 +20,18 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def _draw(path: Path, images, kpts, matches, scores, prune, stop: int, n_layers: int) -> None:
+    """Write ``path`` (matches coloured by score) and ``pruning.png`` beside it."""
     from lightglue import viz2d
 
     m0, m1 = kpts[0][matches[:, 0]], kpts[1][matches[:, 1]]
     viz2d.plot_images(images)
     viz2d.plot_matches(m0, m1, color=viz2d.cm_ranking(scores), lw=0.3, ps=2, a=0.6)
     viz2d.add_text(0, f"{len(matches)} matches, stop after {stop}/{n_layers} layers")
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    viz2d.save_plot(tmp)
-    os.replace(tmp, path)
+    viz2d.save_plot(path)
     viz2d.plot_images(images)
     viz2d.plot_keypoints(kpts, colors=[viz2d.cm_prune(p, stop) for p in prune], ps=5)
     viz2d.add_text(0, f"points by layer pruned (red: early, yellow: late, blue: kept to layer {stop})")
-    prune_path = path.with_name("pruning.png")
-    tmp = prune_path.with_name(f".{prune_path.name}.tmp.png")
-    viz2d.save_plot(tmp)
-    os.replace(tmp, prune_path)
+    viz2d.save_plot(path.with_name("pruning.png"))
 
 
 @click.command()
