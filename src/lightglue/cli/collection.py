@@ -1,8 +1,8 @@
 """Collection verbs: ``extract``, ``pairs``, ``match-pairs``, ``reconstruct``, ``show-pair``.
 
 A working folder collects every stage's output: ``features.h5``, ``pairs.txt``,
-``matches.h5``, then ``database.db``, ``sparse/``, ``points.ply``, ``reconstruction.png`` and
-``summary.json``. Every verb resumes what a previous (possibly killed) run left.
+``matches.h5``, then ``database.db``, ``sparse/``, ``points.ply``, ``reconstruction.png``,
+``reconstruction.html``, ``matches.html`` and ``summary.json``. Every verb resumes what a previous (possibly killed) run left.
 """
 
 from __future__ import annotations
@@ -227,6 +227,8 @@ def reconstruct(images: Path, out_dir: Path, preset: str, max_keypoints: int | N
     click.echo(summary.format())
     click.echo(f"model: {out_dir / 'sparse'}  points: {out_dir / 'points.ply'}  "
                f"picture: {out_dir / 'reconstruction.png'}")
+    click.echo(f"3D viewer: {out_dir / 'reconstruction.html'}  matches: {out_dir / 'matches.html'}  "
+               f"(lightglue view {out_dir})")
     if summary.num_registered == 0:
         raise click.ClickException("No model could be reconstructed (too few verified matches).")
 

@@ -30,6 +30,8 @@ from lightglue.collection.match import match_collection
 from lightglue.collection.presets import Preset
 from lightglue.collection.reconstruct import ReconstructionSummary, incremental_mapping
 from lightglue.collection.render import render_reconstruction
+from lightglue.collection.viewer_matches import write_matches_html
+from lightglue.collection.viewer_reconstruction import write_reconstruction_html
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +113,8 @@ def reconstruct_collection(
     """Photos to a 3D model: every stage, resumable, into ``out_dir``.
 
     ``out_dir`` receives ``features.h5``, ``pairs.txt``, ``matches.h5``, ``database.db``,
-    ``sparse/`` (COLMAP model), ``points.ply``, ``reconstruction.png`` and ``summary.json``.
+    ``sparse/`` (COLMAP model), ``points.ply``, ``reconstruction.png``, ``reconstruction.html``
+    (interactive 3D viewer), ``matches.html`` (match browser) and ``summary.json``.
 
     Raises:
         EmptyCollectionError: no image in ``image_dir``, or none could be read.
@@ -160,6 +163,12 @@ def reconstruct_collection(
     )
     if rec is not None:
         _timed(seconds, "render", lambda: render_reconstruction(rec, out / "reconstruction.png"))
+        title = f"Reconstruction of {Path(image_dir).resolve().name}"
+        _timed(seconds, "render", lambda: write_reconstruction_html(rec, out / "reconstruction.html", summary, title=title))
+    _timed(seconds, "render", lambda: write_matches_html(
+        out / "matches.html", out / "features.h5", out / "matches.h5", pairs, image_dir, out / "database.db",
+        title=f"Matches of {Path(image_dir).resolve().name}",
+    ))
     summary.stage_seconds = seconds
     summary.write_json(out / "summary.json")
     return summary
