@@ -2,7 +2,8 @@
 
 A working folder collects every stage's output: ``features.h5``, ``pairs.txt``,
 ``matches.h5``, then ``database.db``, ``sparse/``, ``points.ply``, ``reconstruction.png``,
-``reconstruction.html``, ``matches.html`` and ``summary.json``. Every verb resumes what a previous (possibly killed) run left.
+``reconstruction.html``, ``matches.html`` and ``summary.json``. Every verb resumes what a
+previous (possibly killed) run left.
 """
 
 from __future__ import annotations

@@ -164,7 +164,8 @@ def reconstruct_collection(
     if rec is not None:
         _timed(seconds, "render", lambda: render_reconstruction(rec, out / "reconstruction.png"))
         title = f"Reconstruction of {Path(image_dir).resolve().name}"
-        _timed(seconds, "render", lambda: write_reconstruction_html(rec, out / "reconstruction.html", summary, title=title))
+        _timed(seconds, "render", lambda: write_reconstruction_html(rec, out / "reconstruction.html", summary,
+                                                                    title=title))
     _timed(seconds, "render", lambda: write_matches_html(
         out / "matches.html", out / "features.h5", out / "matches.h5", pairs, image_dir, out / "database.db",
         title=f"Matches of {Path(image_dir).resolve().name}",

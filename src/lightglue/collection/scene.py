@@ -102,8 +102,9 @@ def view_axes(xyz: np.ndarray, rotations: np.ndarray) -> np.ndarray:
     points the way the cameras look; ``up`` is the cameras' mean up direction (image y
     points down) made orthogonal to ``forward``; ``right`` completes the frame as a
     camera's x axis does. Coordinates ``(right, up)`` of the points show the scene much as
-    the photos do. With fewer
-    than 3 points or no camera, falls back on the principal axes or the world axes.
+    the photos do. Without cameras, or when their up direction lies close to ``forward``
+    (photos of the ground), ``up`` is the principal axis of middle spread; with fewer than
+    3 points the principal axes are the world axes.
 
     Args:
         xyz: ``[N, 3]`` points (the inliers).
@@ -125,7 +126,7 @@ def view_axes(xyz: np.ndarray, rotations: np.ndarray) -> np.ndarray:
     else:
         up = principal[1]
     up = up - up.dot(forward) * forward
-    if np.linalg.norm(up) < 1e-9:  # cameras look straight along the thin axis's normal
+    if np.linalg.norm(up) < 0.3:  # the cameras' up is (nearly) along the thin axis
         up = principal[1] - principal[1].dot(forward) * forward
     up /= np.linalg.norm(up)
     right = np.cross(forward, up)  # as a camera's x = y x z, with y = -up and z = forward

@@ -40,7 +40,7 @@ def _plotly_js() -> str:
 
 
 def _points(xyz: np.ndarray, rgb: np.ndarray, track: np.ndarray, error: np.ndarray) -> dict[str, str]:
-    """One group of points for the page: ``xyz [N, 3]`` float32, ``rgb [N, 3]`` uint8, ``track [N]``, ``error [N]`` px."""
+    """One group of points for the page: ``xyz [N, 3]``, ``rgb [N, 3]`` uint8, ``track [N]``, ``error [N]`` px."""
     return {
         "xyz": b64_array(xyz, "<f4"),
         "rgb": b64_array(rgb, "u1"),
