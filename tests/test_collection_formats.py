@@ -97,7 +97,8 @@ def test_store_survives_leftovers_of_a_killed_run(tmp_path):
     store.append([_rec("a", 1)])
     store.consolidate()
     # A killed run can leave: a half-written temporary part, a half-written temporary main
-    # file, and a part already merged into the main file (killed before deleting it).
+    # file, and a part already merged into the main file (killed before deleting it), or one
+    # holding a newer copy of an item (stored again: a replaced image, a repaired record).
     store.append([_rec("a", 99), _rec("b", 2)])
     (store.parts_dir / ".00000009.h5.123.abcd.tmp").write_bytes(b"\x89HDF garbage")
     (tmp_path / ".s.h5.123.abcd.tmp").write_bytes(b"garbage")
@@ -105,7 +106,7 @@ def test_store_survives_leftovers_of_a_killed_run(tmp_path):
     store.consolidate()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
     with h5py.File(tmp_path / "s.h5", "r") as f:
-        assert f["a/x"][0] == 1  # the main file's copy wins
+        assert f["a/x"][0] == 99  # the newest copy wins
         assert f["b/x"][0] == 2
 
 
