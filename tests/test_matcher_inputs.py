@@ -79,9 +79,10 @@ def test_sift_needs_scales_and_orientations():
     assert out["matches0"].shape == (1, 10)
 
 
-def test_unknown_option_and_features():
-    with pytest.raises(TypeError, match="Unknown LightGlue option"):
-        LightGlue("aliked", depth_confidense=0.9)
+def test_unknown_option_warns_and_unknown_features_raise():
+    with pytest.warns(UserWarning, match="unknown option 'depth_confidense' is ignored; did you mean 'depth_confidence'"):
+        model = LightGlue("aliked", depth_confidense=0.9)
+    assert model.conf.depth_confidence == 0.95
     with pytest.raises(ValueError, match="Unsupported features"):
         LightGlue("orb")
 
