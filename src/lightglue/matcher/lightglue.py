@@ -279,6 +279,8 @@ class LightGlue(nn.Module):
         Each side is a dict with ``keypoints [B, N, 2]`` (pixels), ``descriptors [B, N, D]``,
         ``image_size [B, 2]`` (W, H) or ``image [B, C, H, W]``; ``scales``/``oris`` [B, N] for
         sift/doghardnet; ``keypoint_mask [B, N]`` for batches with unequal keypoint counts.
+        Descriptors of any float dtype are converted to the model's; a NaN or infinite value
+        in a real keypoint's inputs is a ValueError naming the image, batch element and index.
 
         Returns:
             dict with ``matches0 [B, M]`` (index into image 1, -1 if none), ``matches1 [B, N]``,
@@ -290,7 +292,7 @@ class LightGlue(nn.Module):
         if not isinstance(data, dict) or "image0" not in data or "image1" not in data:
             raise ValueError("LightGlue expects a dict with keys 'image0' and 'image1'")
         c = self.conf
-        args = (c.input_dim, c.add_scale_ori, self.feature_type)
+        args = (c.input_dim, c.add_scale_ori, self.feature_type, self.log_assignment[0].final_proj.weight.dtype)
         in0 = parse_image_inputs(data["image0"], "image0", *args)
         in1 = parse_image_inputs(data["image1"], "image1", *args)
         if in0.descriptors.shape[0] != in1.descriptors.shape[0]:
