@@ -253,7 +253,7 @@ def show_pair(workdir: Path, name0: str, name1: str, images: Path, out_path: Pat
     """Draw the stored matches of the pair NAME0 NAME1 to a PNG."""
     import h5py
 
-    from lightglue.collection.features_h5 import read_features
+    from lightglue.collection.features_h5 import open_features, read_features
     from lightglue.collection.matches_h5 import read_matches
     from lightglue.collection.render import render_matches
     from lightglue.image import read_image
@@ -263,7 +263,7 @@ def show_pair(workdir: Path, name0: str, name1: str, images: Path, out_path: Pat
         if not (workdir / file).is_file():
             raise click.ClickException(f"No {file} in {workdir}: run 'lightglue {verb}' first.")
     try:
-        with h5py.File(workdir / "features.h5", "r") as ff, h5py.File(workdir / "matches.h5", "r") as mf:
+        with open_features(workdir / "features.h5") as ff, h5py.File(workdir / "matches.h5", "r") as mf:
             k0, k1 = read_features(ff, name0).keypoints, read_features(ff, name1).keypoints
             matches, _ = read_matches(mf, name0, name1)
         render_matches(read_image(images / name0), read_image(images / name1), k0, k1, matches, out_path,

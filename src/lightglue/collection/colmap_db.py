@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from lightglue.collection._pycolmap import pycolmap
-from lightglue.collection.features_h5 import read_features
+from lightglue.collection.features_h5 import open_features, read_features
 from lightglue.collection.h5store import item_keys
 from lightglue.collection.matches_h5 import find_pair, read_matches
 from lightglue.collection.pairs import Pair
@@ -114,7 +114,7 @@ def _fill_database(
     """Write cameras, rigs, frames, images, keypoints and matches; return (images, matched pairs)."""
     image_ids: dict[str, int] = {}
     num_matched = 0
-    with h5py.File(features_path, "r") as ff, pycolmap.Database.open(path) as db:
+    with open_features(features_path) as ff, pycolmap.Database.open(path) as db:
         stored = item_keys(ff)
         missing = sorted(set(images or ()) - stored)
         if missing:

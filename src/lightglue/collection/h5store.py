@@ -69,6 +69,17 @@ def item_keys(f: h5py.File) -> set[str]:
     return keys
 
 
+def _open_readable(path: Path) -> h5py.File:
+    """Open an HDF5 file for reading; an unreadable one is an error naming it and what to do."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise OSError(
+            f"Cannot read {path}: it is truncated or damaged (HDF5 says: {err}). It was not written by "
+            "this package's atomic writes (or the disk failed): delete it and run again."
+        ) from err
+
+
 def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -110,7 +121,7 @@ class H5Store:
 
     def _check_metadata(self) -> None:
         for file in self._files():
-            with h5py.File(file, "r") as f:
+            with _open_readable(file) as f:
                 for k, v in self.metadata.items():
                     old = f.attrs.get(k)
                     if old is not None and str(old) != v:
@@ -123,7 +134,7 @@ class H5Store:
         """Keys of every stored item, in the main file or in a pending part."""
         keys: set[str] = set()
         for file in self._files():
-            with h5py.File(file, "r") as f:
+            with _open_readable(file) as f:
                 keys |= item_keys(f)
         return keys
 

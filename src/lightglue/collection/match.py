@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 import torch
 
-from lightglue.collection.features_h5 import ImageFeatures, read_features
+from lightglue.collection.features_h5 import ImageFeatures, open_features, read_features
 from lightglue.collection.fingerprint import HASH_ATTR
 from lightglue.collection.h5store import H5Store, item_keys
 from lightglue.collection.lock import folder_lock
@@ -197,7 +197,7 @@ def _match_locked(
     start = time.perf_counter()
     store = H5Store(matches_path, {"lightglue_matcher": preset.matcher_fingerprint()})
     store.consolidate()
-    with h5py.File(features_path, "r") as f:
+    with open_features(features_path) as f:
         known = item_keys(f)
         num_keypoints = {n: int(f[n]["keypoints"].shape[0]) for n in known}
         hashes = {n: str(f[n].attrs.get(HASH_ATTR, "")) for n in known}
@@ -224,7 +224,7 @@ def _match_locked(
     if todo:
         dev = resolve_device(device)
         matcher = preset.build_matcher(dev)
-        with h5py.File(features_path, "r") as f:
+        with open_features(features_path) as f:
             cache = _FeatureCache(f, cache_size)
 
             def load(batch: list[Pair]) -> tuple[list[Pair], dict, dict]:

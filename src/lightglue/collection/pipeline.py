@@ -22,12 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import h5py
-
 from lightglue.collection import pairs as pairs_lib
 from lightglue.collection.colmap_db import build_database
 from lightglue.collection.extract import EmptyCollectionError, extract_collection, list_images
-from lightglue.collection.features_h5 import read_features
+from lightglue.collection.features_h5 import open_features, read_features
 from lightglue.collection.h5store import item_keys
 from lightglue.collection.lock import folder_lock
 from lightglue.collection.match import match_collection
@@ -62,7 +60,7 @@ def make_pairs(
     """
     if strategy not in PAIR_STRATEGIES:
         raise ValueError(f"Unknown pairs strategy {strategy!r}; choose from {PAIR_STRATEGIES}.")
-    with h5py.File(features_path, "r") as f:
+    with open_features(features_path) as f:
         names = sorted(item_keys(f) if images is None else set(images) & item_keys(f))
         if strategy == "retrieval":
             descs = [read_features(f, n).descriptors for n in names]
