@@ -248,11 +248,14 @@ def _run_folder(photos: Path, out: Path, preset) -> tuple[dict, dict, list, set]
 
 
 def _check_follows_folder(photos: Path, out: Path, preset, replace_with: bytes) -> None:
-    """Run, remove one image and replace another, run again: every output follows the folder."""
+    """Run, remove one image, replace another and damage a third's features, run again: every
+    output follows the folder."""
     names = sorted(p.name for p in photos.iterdir())
     _, first_matches, first_pairs, first_db = _run_folder(photos, out, preset)
     assert first_db == set(names) and len(first_pairs) == len(names) * (len(names) - 1) // 2
     kept, replaced, removed = names[0], names[1], names[-1]
+    with h5py.File(out / "features.h5", "a") as f:  # and a damaged features record: extracted again
+        del f[kept]["descriptors"]
     (photos / removed).unlink()
     (photos / replaced).write_bytes(replace_with)
     feats, matches, pairs, db_names = _run_folder(photos, out, preset)
