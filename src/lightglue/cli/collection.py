@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from lightglue.cli.options import check_device
+
 _PRESET_NAMES = ("aliked+lightglue", "disk+lightglue", "sift+lightglue", "superpoint+lightglue")
 
 
@@ -83,22 +85,8 @@ def _strategy(strategy: str | None, pairs_file: str | None) -> str:
 _quiet = click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
 
 
-def _check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    import torch
-
-    try:
-        device = torch.device(value)
-    except RuntimeError as err:
-        raise click.BadParameter(f"{value!r} is not a torch device (e.g. cpu, cuda, cuda:1).") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise click.BadParameter("CUDA was asked for but no CUDA GPU is available.")
-    return value
-
-
 _device = click.option(
-    "--device", default=None, callback=_check_device,
+    "--device", default=None, callback=check_device,
     help="torch device, e.g. cpu or cuda:0. [default: cuda if there is one, else cpu]",
 )
 

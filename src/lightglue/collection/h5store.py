@@ -157,17 +157,12 @@ class H5Store:
                         dset = group.create_dataset(name, data=array)
                         dset.attrs.update(dict(rec.attrs.get(name, {})))
             _publish(tmp, target)
-        except OSError as err:
+        except BaseException as err:
             tmp.unlink(missing_ok=True)
-            if _is_disk_full(err):
-                raise DiskFullError(
-                    errno.ENOSPC,
-                    f"Disk full while storing results next to {self.path}: what was stored before is "
-                    "kept; free some space and run again to continue",
-                ) from err
-            raise
-        except BaseException:
-            tmp.unlink(missing_ok=True)
+            _raise_if_disk_full(
+                err, f"Disk full while storing results next to {self.path}: what was stored before is kept; "
+                "free some space and run again to continue"
+            )
             raise
         return target
 
@@ -213,18 +208,12 @@ class H5Store:
                                 src.copy(src[key], dst_group, name=leaf)
                                 present.add(key)
                 _publish(tmp, self.path)
-            except OSError as err:
+            except BaseException as err:
                 tmp.unlink(missing_ok=True)
-                if _is_disk_full(err):
-                    raise DiskFullError(
-                        errno.ENOSPC,
-                        f"Disk full while merging results into {self.path}: nothing was lost, the new "
-                        f"results stay in {self.parts_dir}/ and the next run merges them once there is "
-                        "space",
-                    ) from err
-                raise
-            except BaseException:
-                tmp.unlink(missing_ok=True)
+                _raise_if_disk_full(
+                    err, f"Disk full while merging results into {self.path}: nothing was lost, the new results "
+                    f"stay in {self.parts_dir}/ and the next run merges them once there is space"
+                )
                 raise
             for part in parts:
                 part.unlink()
@@ -232,8 +221,10 @@ class H5Store:
             self.parts_dir.rmdir()
 
 
-def _is_disk_full(err: OSError) -> bool:
-    return err.errno == errno.ENOSPC or "No space left" in str(err)
+def _raise_if_disk_full(err: BaseException, message: str) -> None:
+    """Raise :class:`DiskFullError` with ``message`` if ``err`` says the disk is full."""
+    if isinstance(err, OSError) and (err.errno == errno.ENOSPC or "No space left" in str(err)):
+        raise DiskFullError(errno.ENOSPC, message) from err
 
 
 def _delete_item(f: h5py.File, key: str) -> None:
