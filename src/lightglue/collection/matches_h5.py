@@ -110,12 +110,13 @@ def find_pair(f: h5py.File, name0: str, name1: str) -> tuple[str, bool] | None:
     searched for the keys of old hloc versions (``name0_name1``).
     """
     scheme = key_scheme(f)
-    candidates = [(pair_key(name0, name1, scheme), False), (pair_key(name1, name0, scheme), True)]
-    if scheme == "hloc":
-        candidates += [(names_to_pair(name0, name1, "_"), False), (names_to_pair(name1, name0, "_"), True)]
-    for key, reverse in candidates:
+    for key, reverse in ((pair_key(name0, name1, scheme), False), (pair_key(name1, name0, scheme), True)):
         if key in f:
             return key, reverse
+    if scheme == "hloc":  # an old key is a top-level name: take it only if it holds matches
+        for key, reverse in ((names_to_pair(name0, name1, "_"), False), (names_to_pair(name1, name0, "_"), True)):
+            if isinstance(f.get(key), h5py.Group) and "matches0" in f[key]:
+                return key, reverse
     return None
 
 
