@@ -13,7 +13,8 @@ from lightglue.weights import WeightsNotFoundError
 
 @pytest.fixture(scope="module")
 def image() -> torch.Tensor:
-    return numpy_image_to_torch(stereo_motorcycle()[0])
+    """A 360 x 280 crop of the bundled photo (features are extracted at this size: resize=None)."""
+    return numpy_image_to_torch(stereo_motorcycle()[0][100:380, 200:560])
 
 
 def random_dog_hardnet(seed: int = 0, **conf) -> DoGHardNet:
@@ -22,8 +23,8 @@ def random_dog_hardnet(seed: int = 0, **conf) -> DoGHardNet:
 
 
 def test_sift_detections_with_unit_128d_descriptors(image):
-    feats = random_dog_hardnet().extract(image)
-    sift = SIFT(max_num_keypoints=256).extract(image)
+    feats = random_dog_hardnet().extract(image, resize=None)
+    sift = SIFT(max_num_keypoints=256).extract(image, resize=None)
     n = feats["keypoints"].shape[1]
     assert n > 100 and feats["descriptors"].shape == (1, n, 128)
     for key in ("keypoints", "scales", "oris", "keypoint_scores"):
@@ -35,9 +36,9 @@ def test_sift_detections_with_unit_128d_descriptors(image):
 
 def test_deterministic_and_independent_of_train_mode(image):
     model = random_dog_hardnet()
-    a = model.extract(image)["descriptors"]
+    a = model.extract(image, resize=None)["descriptors"]
     model.train()  # HardNet keeps its fixed statistics and no dropout
-    b = model.extract(image)["descriptors"]
+    b = model.extract(image, resize=None)["descriptors"]
     assert torch.equal(a, b)
 
 
@@ -58,7 +59,7 @@ def test_weights_are_loaded_from_the_weights_dir(image, tmp_path, monkeypatch):
     torch.save({"state_dict": state}, tmp_path / "checkpoint_liberty_with_aug.pth")  # kornia's file layout
     monkeypatch.setenv("LIGHTGLUE_WEIGHTS_DIR", str(tmp_path))
     loaded = DoGHardNet(max_num_keypoints=256).eval()
-    assert torch.equal(loaded.extract(image)["descriptors"], source.extract(image)["descriptors"])
+    assert torch.equal(loaded.extract(image, resize=None)["descriptors"], source.extract(image, resize=None)["descriptors"])
     explicit = DoGHardNet(max_num_keypoints=256, weights=str(tmp_path / "checkpoint_liberty_with_aug.pth"))
     assert torch.equal(explicit.laf_desc.descriptor.features[0].weight, source.laf_desc.descriptor.features[0].weight)
 

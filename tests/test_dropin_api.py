@@ -174,3 +174,20 @@ def test_compiled_layers_give_the_same_matches_on_cpu():
     for ref, out in zip(refs, outs):
         assert torch.equal(ref["matches0"], out["matches0"]) and len(ref["matches"][0]) > 0
         assert (ref["matching_scores0"] - out["matching_scores0"]).abs().max() < 1e-5
+
+
+def test_viz2d_has_the_official_names_and_colour_anchors():
+    import numpy as np
+
+    from lightglue import viz2d
+
+    for name in ("cm_RdGn", "cm_BlRdGn", "cm_prune", "cm_grad2d", "plot_images", "plot_keypoints",
+                 "plot_matches", "add_text", "save_plot"):
+        assert callable(getattr(viz2d, name)), name
+    np.testing.assert_allclose(viz2d.cm_RdGn(np.array([0.0, 0.5, 1.0])), [[1, 0, 0], [1, 1, 0], [0, 1, 0]])
+    np.testing.assert_allclose(viz2d.cm_BlRdGn(np.array([-1.0, 0.0, 1.0]))[:, [0, 2]], [[0, 1], [1, 0], [0, 0]])
+    corners = viz2d.cm_grad2d(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    np.testing.assert_allclose(corners, [[1, 1, 0], [0, 1, 0], [1, 0, 0], [0, 0, 1]])
+    axes = viz2d.plot_images([np.zeros((10, 40, 3)), np.zeros((10, 10, 3))], adaptive=False)
+    assert axes[0].get_subplotspec().get_gridspec().get_width_ratios() == [4 / 3, 4 / 3]
+    viz2d._pyplot().close()
