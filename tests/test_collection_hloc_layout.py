@@ -165,6 +165,15 @@ def test_truncated_features_file_names_the_file_and_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="run 'lightglue extract' first"):
         with open_features(tmp_path / "missing.h5"):
             pass
+    write_pairs([("img0.jpg", "img1.jpg")], tmp_path / "pairs.txt")
+    (tmp_path / "images").mkdir()
+    for args in (["match-pairs", str(tmp_path), "-q"],
+                 ["show-pair", str(tmp_path), "img0.jpg", "img1.jpg", "--images", str(tmp_path / "images")]):
+        result = CliRunner().invoke(main, args)
+        h5py.File(tmp_path / "matches.h5", "w").close()  # show-pair reads a (valid) one too
+        assert result.exit_code == 1, result.output
+        assert str(path) in result.output and "truncated or damaged" in result.output, result.output
+        assert "Delete it and run 'lightglue extract'" in result.output and "Traceback" not in result.output
 
 
 def test_an_image_without_local_features_is_a_clear_error(tmp_path):
