@@ -182,3 +182,36 @@ def test_an_image_without_local_features_is_a_clear_error(tmp_path):
         f.create_group("a.jpg").create_dataset("global_descriptor", data=np.zeros(4096, np.float16))
     with open_features(path) as f, pytest.raises(ValueError, match=r"'a.jpg'.*\['global_descriptor'\].*'keypoints'"):
         read_features(f, "a.jpg")
+
+
+def test_hloc_match_features_path_runs_our_lightglue(tmp_path):
+    """hloc's matching, step by step: its pair dataset reads the file, its wrapper builds and calls LightGlue."""
+    import torch
+
+    from lightglue import LightGlue
+
+    path = tmp_path / "feats-aliked.h5"
+    views = scene(2)
+    for name, (kpts, desc, _) in zip(("q/a.jpg", "db/b.jpg"), views):
+        write_hloc_features(path, name, "aliked", kpts, desc, (640, 480), (320, 240))
+    data = {}
+    with h5py.File(path, "r") as fd:  # hloc's FeaturePairsDataset.__getitem__, then a batch of one
+        for suffix, name in (("0", "q/a.jpg"), ("1", "db/b.jpg")):
+            grp = fd[name]
+            for k, v in grp.items():
+                data[k + suffix] = torch.from_numpy(v.__array__()).float()[None]
+            data["image" + suffix] = torch.empty((1,) + tuple(grp["image_size"])[::-1])[None]
+    conf = {"name": "lightglue", "features": "aliked", "depth_confidence": 0.95, "width_confidence": 0.99,
+            "compile": False}  # hloc's matcher configuration
+    net = LightGlue(conf.pop("features"), **conf).eval()  # hloc's LightGlue._init
+    data["descriptors0"] = data["descriptors0"].transpose(-1, -2)  # hloc's LightGlue._forward
+    data["descriptors1"] = data["descriptors1"].transpose(-1, -2)
+    with torch.inference_mode():
+        pred = net({
+            "image0": {k[:-1]: v for k, v in data.items() if k[-1] == "0"},
+            "image1": {k[:-1]: v for k, v in data.items() if k[-1] == "1"},
+        })
+    matches = pred["matches0"][0].numpy()
+    valid = matches > -1
+    correct = views[0][2][valid] == views[1][2][matches[valid]]
+    assert valid.sum() > 100 and correct.mean() > 0.95
