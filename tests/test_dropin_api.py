@@ -83,6 +83,7 @@ def test_class_attributes_have_the_official_meaning():
     net = LightGlue("disk", filter_threshold=0.2)
     assert isinstance(net.features, dict)  # the preset table, not the chosen name
     assert net.conf.filter_threshold == 0.2 and net.conf.input_dim == 128 and net.conf.weights == "disk_lightglue"
+    assert LightGlue("disk", weights=None).conf.weights == "disk_lightglue"  # None: the preset's file
     assert net.pruning_min_kpts(torch.device("cuda")) == 1536
     assert net.pruning_min_kpts(torch.device("cpu")) == -1
 

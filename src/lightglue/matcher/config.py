@@ -65,8 +65,9 @@ class LightGlueConfig:
         width_confidence: point pruning; a point is dropped when confident and
             ``matchability <= 1 - width_confidence``; -1 disables.
         filter_threshold: minimal match score (strict).
-        weights: a weight file, or a canonical name found by :mod:`lightglue.weights` (a
-            preset sets its file's name, as the official class does); None: random weights.
+        weights: a weight file, or a canonical name found by :mod:`lightglue.weights`; with a
+            feature preset, None means the preset's file (its name is stored here, as in the
+            official class); without one, None means random weights.
         pruning_min_keypoints: prune only images with more points than this; None uses the
             reference's per-device values (:data:`PRUNING_MIN_KEYPOINTS`).
     """
@@ -154,8 +155,10 @@ def make_config(features: str | None, **overrides) -> LightGlueConfig:
         if features not in FEATURE_PRESETS:
             raise ValueError(f"Unsupported features {features!r}; choose one of {sorted(FEATURE_PRESETS)}")
         preset = FEATURE_PRESETS[features]
-        values.update(input_dim=preset.input_dim, add_scale_ori=preset.add_scale_ori, weights=preset.weights)
+        values.update(input_dim=preset.input_dim, add_scale_ori=preset.add_scale_ori)
     values.update(overrides)
+    if features is not None and values.get("weights") is None:  # weights=None: the preset's file
+        values["weights"] = FEATURE_PRESETS[features].weights
     return LightGlueConfig(**values)
 
 
