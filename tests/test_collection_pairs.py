@@ -33,7 +33,7 @@ def test_pairs_file_roundtrip_dedupes_and_reports_bad_lines(tmp_path):
     path = tmp_path / "pairs.txt"
     write_pairs([("a", "b"), ("c", "d")], path)
     assert path.read_text() == "a b\nc d\n"
-    path.write_text("# comment\na b extra columns\n\nb a\nc d\n")
+    path.write_text("# comment\na b 0 90 1.5e2\n\nb a\nc d\n")  # numeric columns (SuperGlue's) are allowed
     assert read_pairs(path) == [("a", "b"), ("c", "d")]
     path.write_text("a b\nlonely\n")
     with pytest.raises(ValueError, match=":2:"):
