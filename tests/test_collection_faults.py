@@ -231,7 +231,7 @@ def test_failed_mapping_lists_unreadable_images_and_leaves_no_stale_outputs(tmp_
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_registered"] == 0 and list(summary["unreadable"]) == ["broken.jpg"]
     left = sorted(p.name for p in out.iterdir())
-    assert left == [".lightglue.lock", "database.db", "features.h5", "matches.h5", "pairs.txt", "summary.json"]
+    assert left == [".lightglue.lock", "database.db", "features.h5", "matches.h5", "matches.html", "pairs.txt", "summary.json"]
 
 
 def _run_folder(photos: Path, out: Path, preset) -> tuple[dict, dict, list, set]:
