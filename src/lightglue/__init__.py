@@ -20,6 +20,7 @@ _EXPORTS = {
     "DISK": "lightglue.extractors",
     "SIFT": "lightglue.extractors",
     "SuperPoint": "lightglue.extractors",
+    "XFeat": "lightglue.extractors",
     "Extractor": "lightglue.extractors",
 }
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-_PRESET_NAMES = ("aliked+lightglue", "disk+lightglue", "sift+lightglue", "superpoint+lightglue")
+_PRESET_NAMES = ("aliked+lightglue", "disk+lightglue", "sift+lightglue", "superpoint+lightglue", "xfeat+lightglue")
 
 
 def _setup_logging(quiet: bool) -> None:

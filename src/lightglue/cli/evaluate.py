@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 _METHOD_HELP = (
-    "Named method (repeat to compare): aliked+lightglue, disk+lightglue, aliked+mnn, aliked+ratio, "
+    "Named method (repeat to compare): aliked+lightglue, disk+lightglue, xfeat+lightglue, aliked+mnn, aliked+ratio, "
     "disk+mnn, disk+ratio, sift+mnn, sift+ratio."
 )
 

@@ -13,8 +13,15 @@ from .base import Extractor
 from .disk import DISK
 from .sift import SIFT
 from .superpoint import SuperPoint
+from .xfeat import XFeat
 
-EXTRACTORS: dict[str, type[Extractor]] = {"aliked": ALIKED, "disk": DISK, "sift": SIFT, "superpoint": SuperPoint}
+EXTRACTORS: dict[str, type[Extractor]] = {
+    "aliked": ALIKED,
+    "disk": DISK,
+    "sift": SIFT,
+    "superpoint": SuperPoint,
+    "xfeat": XFeat,
+}
 """The extractor paired with each LightGlue feature preset of the same name."""
 
-__all__ = ["ALIKED", "DISK", "EXTRACTORS", "SIFT", "Extractor", "SuperPoint"]
+__all__ = ["ALIKED", "DISK", "EXTRACTORS", "SIFT", "Extractor", "SuperPoint", "XFeat"]
