@@ -118,3 +118,24 @@ def test_xfeat_rejects_small_images_and_caps_keypoints():
     assert feats["keypoints"].shape == (1, 50, 2)
     scores = feats["keypoint_scores"][0]
     assert (scores[:-1] >= scores[1:]).all() and (scores > 0).all()  # strongest first
+
+
+def test_match_verb_and_presets_offer_xfeat(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from lightglue.cli import main
+    from lightglue.collection.presets import get_preset
+    from lightglue.evaluation.methods import METHODS
+
+    result = CliRunner().invoke(main, ["match", "--features", "xfeat", "--max-keypoints", "256", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "result.json").read_text())
+    assert record["features"] == "xfeat" and record["n_layers"] == 6
+    assert record["num_keypoints"] == [256, 256] and record["num_matches"] > 60
+    assert record["disparity_check"]["median_error_px"] < 1.5  # integer-pixel keypoints, no sub-pixel step
+    preset = get_preset("xfeat+lightglue")
+    assert isinstance(preset.build_extractor(), XFeat)
+    assert preset.build_matcher().conf.descriptor_dim == 96
+    assert METHODS["xfeat+lightglue"].features == "xfeat"
