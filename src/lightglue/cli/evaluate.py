@@ -8,7 +8,7 @@ import click
 
 _METHOD_HELP = (
     "Named method (repeat to compare): aliked+lightglue, disk+lightglue, aliked+mnn, aliked+ratio, "
-    "disk+mnn, disk+ratio, sift+mnn, sift+ratio."
+    "disk+mnn, disk+ratio, sift+lightglue, sift+mnn, sift+ratio."
 )
 
 

@@ -106,6 +106,7 @@ def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, wi
         "num_matches": len(matches),
         "layers_run": stop,
         "n_layers": n_layers,
+        "weights": matcher.weights_provenance.as_dict(),
         "time_extract_s": round(t1 - t0, 4),
         "time_match_s": round(t2 - t1, 4),
     }
@@ -137,4 +138,5 @@ def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, wi
         check = summary["disparity_check"]
         click.echo(f"ground-truth disparity: {100 * check['share_within_1px']:.1f}% of "
                    f"{check['matches_with_ground_truth']} matches within 1 px (median error {check['median_error_px']:.2f} px)")
+    click.echo(f"weights: {matcher.weights_provenance}")
     click.echo(f"wrote {out / 'matches.png'}, {out / 'pruning.png'}, {out / 'result.json'}")

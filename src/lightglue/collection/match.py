@@ -118,7 +118,10 @@ def match_collection(
     start = time.perf_counter()
     matches_path = Path(matches_path)
     matches_path.parent.mkdir(parents=True, exist_ok=True)
-    store = H5Store(matches_path, {"lightglue_matcher": preset.matcher_fingerprint()})
+    store = H5Store(
+        matches_path,
+        {"lightglue_matcher": preset.matcher_fingerprint(), "lightglue_weights": preset.matcher_weights()},
+    )
     store.consolidate()
     done = store.keys()
     with h5py.File(features_path, "r") as f:

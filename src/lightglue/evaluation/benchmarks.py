@@ -34,7 +34,7 @@ from lightglue.evaluation.pose import (
 )
 from lightglue.evaluation.posedata import read_pose_dataset
 from lightglue.evaluation.preprocess import Resize
-from lightglue.evaluation.report import per_group_table, summary_table, write_json
+from lightglue.evaluation.report import per_group_table, summary_table, weights_lines, write_json
 from lightglue.geometry import HOMOGRAPHY_ESTIMATORS, POSE_ESTIMATORS
 
 T = TypeVar("T")
@@ -149,7 +149,7 @@ def _run_methods(
     for name in methods:
         method = Method(name, protocol["max_keypoints"], device)
         records = evaluate(_progress(load_cases(), num_pairs, name, progress), method)
-        results["methods"][name] = {"summary": summarize(records), "pairs": records}
+        results["methods"][name] = {"summary": summarize(records), "weights": method.weights, "pairs": records}
     return results
 
 
@@ -163,6 +163,9 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"Protocol: {protocol}. AUC and precision in %.",
         summary_table(summaries, "mean corner error (px)" if homography else "mean pose error (deg)"),
     ]
+    weights = weights_lines(results["methods"])
+    if weights:
+        parts.append(weights)
     if homography:
         parts += ["### Per sequence", per_group_table(summaries, "per_sequence", "sequence")]
     return "\n\n".join(parts) + "\n"
