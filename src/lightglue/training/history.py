@@ -100,6 +100,6 @@ def plot_log(log_path: Path, png_path: Path) -> Path:
     ax_val.set_title("validation")
     if keys:
         ax_val.legend(loc="lower right")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.12, top=0.92, wspace=0.18)
     atomic_write(Path(png_path), lambda f: fig.savefig(f, format="png"))
     return Path(png_path)

@@ -227,7 +227,7 @@ class Trainer:
         self.step = int(state["step"])
 
     # ------------------------------------------------------------------ data
-    def _batches(self):
+    def batches(self):
         """Training batches of this rank forever, from the sampler's position (epoch after epoch)."""
         collate = getattr(self.train_set, "collate", default_collate)
         while True:
@@ -369,7 +369,7 @@ class Trainer:
         last_val: dict[str, float] = {}
         bar = tqdm(total=t.steps, initial=self.step, disable=not (self.show_progress and self.ctx.is_main),
                    unit="step", dynamic_ncols=True)
-        batches = self._batches()
+        batches = self.batches()
         smoothed = None
         try:
             while self.step < t.steps:
