@@ -302,3 +302,26 @@ def test_textureless_photos_are_dropped_with_a_reason(photo_dir, tmp_path):
     sample = dataset[flat]
     assert sample["name"].startswith("textured.png#")
     assert dataset.dropped and "flat.png" in dataset.dropped[0][1] and "fewer than 128" in dataset.dropped[0][1]
+
+
+def test_sift_top_k_equals_the_uncapped_extractor_top_k():
+    from lightglue.extractors import SIFT
+    from lightglue.training.data.features import FrozenFeatures
+
+    view = cv2.imread(str(_skimage_file("astronaut")), cv2.IMREAD_COLOR)[::2, ::2, ::-1].copy()
+    ours = FrozenFeatures("sift", 200)(view)
+    image = torch.from_numpy(view).permute(2, 0, 1)[None].float() / 255
+    full = SIFT(max_num_keypoints=None, nms_radius=3)({"image": image})
+    best = torch.argsort(-full["keypoint_scores"][0], stable=True)[:200]
+    assert full["keypoint_mask"].sum() > 400  # the cap of 2 K was reached: the claim is tested
+    np.testing.assert_array_equal(ours["keypoints"], full["keypoints"][0, best].numpy())
+    np.testing.assert_array_equal(ours["descriptors"], full["descriptors"][0, best].numpy())
+    assert FrozenFeatures("sift", 100_000)(view) is None
+
+
+def test_configs_from_dicts(photo_dir):
+    dataset = _pairs(photo_dir, homography={"patch_size": [160, 128], "difficulty": 0.5}, augmentation={"p": 0.0})
+    assert dataset.homography == HomographyConfig(difficulty=0.5, patch_size=(160, 128))
+    assert dataset.augmentation == NO_AUGMENTATION
+    with pytest.raises(TypeError, match="max_angel"):
+        _pairs(photo_dir, homography={"max_angel": 30})

@@ -4,7 +4,7 @@ The project's extractors (:data:`lightglue.extractors.EXTRACTORS`) run on the vi
 resizing), with the settings of the LightGlue homography recipe unless overridden: SIFT with a
 3-pixel NMS, ALIKED and DISK with a zero detection threshold (top-K). The K strongest keypoints
 after the extractor's own filtering are kept. SIFT caps its detections *before* removing
-duplicates and NMS, so it first runs with a cap of ``4 K`` (the top K survivors are the same as
+duplicates and NMS, so it first runs with a cap of ``2 K`` (the top K survivors are the same as
 without a cap when at least K survive) and, when fewer than K survive, again without a cap. A
 view on which fewer than K keypoints are found gives None, and the data pipeline draws another
 sample.
@@ -28,7 +28,7 @@ RECIPE_EXTRACTOR_CONF: dict[str, dict[str, Any]] = {
 }
 """Extractor options of the reference homography configs, per feature name."""
 
-DETECTION_OVERSAMPLING: dict[str, int] = {"sift": 4}
+DETECTION_OVERSAMPLING: dict[str, int] = {"sift": 2}
 """Extractors that cap detections before filtering them: the cap of the first run, in units of K."""
 
 

@@ -45,6 +45,20 @@ _FEATURE_KEYS = ("keypoints", "keypoint_scores", "descriptors", "scales", "oris"
 __all__ = ["HomographyPairs", "collate"]
 
 
+def _config(cls: type, value: Any) -> Any:
+    """``value`` as a ``cls`` dataclass: None gives the defaults, a dict its fields."""
+    if value is None:
+        return cls()
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"Unknown {cls.__name__} option(s) {unknown}; valid: {sorted(cls.__dataclass_fields__)}.")
+        return cls(**value)
+    if not isinstance(value, cls):
+        raise TypeError(f"Expected a {cls.__name__} or a dict, got {type(value).__name__}.")
+    return value
+
+
 class HomographyPairs(torch.utils.data.Dataset):
     """Pairs of randomly warped, augmented views of photos, with K features each and GT labels.
 
@@ -61,8 +75,10 @@ class HomographyPairs(torch.utils.data.Dataset):
         min_photos: fewest usable photos the split must have (else ``ValueError``).
         min_photo_side: photos whose short side is smaller (pixels) are rejected.
         max_photo_side: larger photos are first downscaled to this long side (None: never).
-        homography: the random homography ranges (default: the recipe's).
-        augmentation: photometric augmentation (default: the recipe's; ``AugmentConfig(p=0)`` for none).
+        homography: the random homography ranges (default: the recipe's), or a dict of
+            :class:`.homographies.HomographyConfig` fields.
+        augmentation: photometric augmentation (default: the recipe's; ``{"p": 0}`` for none), or a
+            dict of :class:`.augment.AugmentConfig` fields.
         extractor_conf: options of the extractor (see :class:`.features.FrozenFeatures`).
         return_images: also return ``image0/1 [3, H, W]`` float in [0, 1].
         max_attempts: attempts before a sample is an error.
@@ -89,8 +105,8 @@ class HomographyPairs(torch.utils.data.Dataset):
         min_photos: int = 8,
         min_photo_side: int = 128,
         max_photo_side: int | None = 1024,
-        homography: HomographyConfig | None = None,
-        augmentation: AugmentConfig | None = None,
+        homography: HomographyConfig | dict[str, Any] | None = None,
+        augmentation: AugmentConfig | dict[str, Any] | None = None,
         extractor_conf: dict[str, Any] | None = None,
         return_images: bool = False,
         max_attempts: int = 10,
@@ -107,8 +123,8 @@ class HomographyPairs(torch.utils.data.Dataset):
         self.dropped: list[tuple[int, str]] = []
         self.seed, self.split, self.pairs_per_photo = int(seed), split, int(pairs_per_photo)
         self.max_photo_side = max_photo_side
-        self.homography = homography or HomographyConfig()
-        self.augmentation = augmentation or AugmentConfig()
+        self.homography = _config(HomographyConfig, homography)
+        self.augmentation = _config(AugmentConfig, augmentation)
         self.features = FrozenFeatures(features, num_keypoints, extractor_conf, device)
         self.return_images = return_images
         self.max_attempts, self.same_photo_attempts = int(max_attempts), int(same_photo_attempts)
