@@ -73,16 +73,20 @@ class FrozenFeatures:
             self._extractors[cap] = EXTRACTORS[self.name](**conf).eval().to(self.device)
         return self._extractors[cap]
 
-    @torch.inference_mode()
     def __call__(self, view: np.ndarray) -> dict[str, np.ndarray] | None:
-        """Features of an RGB ``[H, W, 3]`` uint8 view, or None when it has fewer than K keypoints.
+        """Features of an RGB ``[H, W, 3]`` uint8 view (see :meth:`extract`)."""
+        return self.extract(torch.from_numpy(view).permute(2, 0, 1).float().div(255.0))
+
+    @torch.inference_mode()
+    def extract(self, image: torch.Tensor) -> dict[str, np.ndarray] | None:
+        """Features of a ``[3, H, W]`` float image in [0, 1], or None when it has fewer than K keypoints.
 
         Returns:
-            ``keypoints [K, 2]`` (pixels of the view), ``keypoint_scores [K]``,
+            ``keypoints [K, 2]`` (pixels of the image), ``keypoint_scores [K]``,
             ``descriptors [K, D]``, and for SIFT ``scales [K]`` (pixels) and ``oris [K]``
-            (radians); all float32, strongest first.
+            (radians); all float32 NumPy arrays, strongest first.
         """
-        image = torch.from_numpy(view).permute(2, 0, 1)[None].float().div(255.0).to(self.device)
+        image = image[None].to(self.device)
         oversampling = DETECTION_OVERSAMPLING.get(self.name)
         caps = [self.num_keypoints] if oversampling is None else [oversampling * self.num_keypoints, None]
         for cap in caps:

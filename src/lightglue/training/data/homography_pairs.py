@@ -17,10 +17,8 @@ changes the features, so later epochs skip the image work and the extraction.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ import torch
 
 from lightglue.image import read_image
 from lightglue.training.data.augment import AugmentConfig, augment
+from lightglue.training.data.cache import cache_key, cache_path, load_entry, store_entry
 from lightglue.training.data.collate import collate
 from lightglue.training.data.features import FrozenFeatures
 from lightglue.training.data.homographies import HomographyConfig, sample_view_pair
@@ -165,47 +164,20 @@ class HomographyPairs(torch.utils.data.Dataset):
 
     def cache_key(self, index: int) -> str:
         """SHA-1 of everything sample ``index`` depends on (photo, index, seed, corpus, settings)."""
-        description = {
-            "version": _CACHE_VERSION,
-            "photo": self.photos[index % len(self.photos)],
-            "index": index,
-            "seed": self.seed,
-            "corpus": self._corpus_key,
-            "features": self.features.key,
-            "homography": asdict(self.homography),
-            "augmentation": asdict(self.augmentation),
-            "max_photo_side": self.max_photo_side,
-            "attempts": [self.max_attempts, self.same_photo_attempts],
-        }
-        return hashlib.sha1(json.dumps(description, sort_keys=True).encode()).hexdigest()
-
-    def _cache_path(self, index: int) -> Path | None:
-        if self.cache_dir is None:
-            return None
-        key = self.cache_key(index)
-        return self.cache_dir / f"{self.features.name}-{self.features.num_keypoints}" / key[:2] / f"{key}.npz"
-
-    def _load_cached(self, path: Path) -> dict[str, np.ndarray] | None:
-        try:
-            with np.load(path) as data:
-                return {k: data[k] for k in data.files}
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError) as error:
-            logger.warning("Ignoring the unreadable cache file %s (%s); extracting again.", path, error)
-            return None
-
-    @staticmethod
-    def _store(path: Path, arrays: dict[str, np.ndarray]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        return cache_key(
+            {
+                "version": _CACHE_VERSION,
+                "photo": self.photos[index % len(self.photos)],
+                "index": index,
+                "seed": self.seed,
+                "corpus": self._corpus_key,
+                "features": self.features.key,
+                "homography": asdict(self.homography),
+                "augmentation": asdict(self.augmentation),
+                "max_photo_side": self.max_photo_side,
+                "attempts": [self.max_attempts, self.same_photo_attempts],
+            }
+        )
 
     # -- samples -------------------------------------------------------------------------
 
@@ -217,9 +189,12 @@ class HomographyPairs(torch.utils.data.Dataset):
         """
         if not 0 <= index < len(self):
             raise IndexError(f"Sample index {index} out of range for {len(self)} samples.")
-        path = self._cache_path(index)
-        if path is not None and (cached := self._load_cached(path)) is not None:
-            return cached
+        path = None
+        if self.cache_dir is not None:
+            group = f"homography-{self.features.name}-{self.features.num_keypoints}"
+            path = cache_path(self.cache_dir, group, self.cache_key(index))
+            if (cached := load_entry(path)) is not None:
+                return cached
         for attempt in range(self.max_attempts):
             photo, view0, view1, H_0to1 = self.views(index, attempt)
             feats0, feats1 = self.features(view0), self.features(view1)
@@ -234,7 +209,7 @@ class HomographyPairs(torch.utils.data.Dataset):
             arrays = {f"{k}{i}": v for i, f in enumerate((feats0, feats1)) for k, v in f.items()}
             arrays.update(H_0to1=H_0to1, attempt=np.array(attempt), photo=np.array(photo))
             if path is not None:
-                self._store(path, arrays)
+                store_entry(path, arrays)
             return arrays
         raise RuntimeError(
             f"Sample {index} of {self.root}: no pair with {self.features.num_keypoints} {self.features.name} "
