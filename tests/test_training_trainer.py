@@ -113,3 +113,10 @@ def test_learning_rate_schedule():
     assert learning_rate(10, t) == pytest.approx(1e-4)
     assert learning_rate(30, t) == pytest.approx(1e-5)
     assert learning_rate(50, t) == pytest.approx(1e-6)
+
+
+def test_worker_processes_load_the_same_batches(tmp_path):
+    data = SyntheticPairs(n=8, k=32)
+    Trainer(tiny_config(steps=3), tmp_path / "main", data, show_progress=False).fit()
+    Trainer(tiny_config(steps=3, num_workers=2), tmp_path / "workers", data, show_progress=False).fit()
+    assert train_losses(tmp_path / "workers") == train_losses(tmp_path / "main")

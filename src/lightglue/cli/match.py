@@ -44,7 +44,10 @@ def _draw(path: Path, images, kpts, matches, scores, prune, stop: int, n_layers:
 @click.option("--width-confidence", type=float, default=0.99, show_default=True, help="-1 disables pruning.")
 @click.option("--filter-threshold", type=float, default=0.1, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, width_confidence, filter_threshold, device):
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Matcher weights file (e.g. a training run's weights.pth) instead of the preset's.")
+def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, width_confidence, filter_threshold, device,
+          weights):
     """Match IMAGE0 and IMAGE1 (default: the bundled Middlebury "Motorcycle" stereo pair).
 
     Writes OUT/matches.png, OUT/pruning.png and OUT/result.json (keypoints, matches, scores,
@@ -76,6 +79,7 @@ def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, wi
             depth_confidence=depth_confidence,
             width_confidence=width_confidence,
             filter_threshold=filter_threshold,
+            weights=weights,
         ).eval().to(device)
     except (FileNotFoundError, WeightsNotFoundError, ValueError, OSError) as err:
         raise click.ClickException(str(err)) from None

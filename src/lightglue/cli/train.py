@@ -40,6 +40,10 @@ def train(config_file, overrides, out_dir, resume, no_progress):
         train_set, val_set = build_datasets(config)
         trainer = Trainer(config, out, train_set, val_set, ctx=ctx, show_progress=not no_progress)
         if ctx.is_main:
+            rejected = getattr(train_set, "rejected", [])
+            if rejected:
+                click.echo(f"skipped {len(rejected)} unusable file(s): "
+                           + "; ".join(f"{name} ({reason})" for name, reason in rejected), err=True)
             click.echo(f"training {config.model.features}+lightglue on {len(train_set)} {config.data.kind} pairs "
                        f"({len(val_set) if val_set is not None else 0} for validation), "
                        f"{ctx.world_size} process(es) on {ctx.device}, into {out}")

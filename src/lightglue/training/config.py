@@ -164,8 +164,8 @@ SECTIONS = ("model", "data", "train", "loss")
 def _unknown(key: str, valid: Iterable[str], where: str) -> ConfigError:
     valid = sorted(valid)
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], valid, n=1)
-    hint = f"; did you mean {where}{close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
-    return ConfigError(f"unknown config key {where}{key!r}{hint}")
+    hint = f"; did you mean '{where}{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
+    return ConfigError(f"unknown config key '{where}{key}'{hint}")
 
 
 def _typed(section: str, name: str, value: Any, default: Any) -> Any:
