@@ -120,3 +120,17 @@ def test_worker_processes_load_the_same_batches(tmp_path):
     Trainer(tiny_config(steps=3), tmp_path / "main", data, show_progress=False).fit()
     Trainer(tiny_config(steps=3, num_workers=2), tmp_path / "workers", data, show_progress=False).fit()
     assert train_losses(tmp_path / "workers") == train_losses(tmp_path / "main")
+
+
+def test_gradient_checkpointing_keeps_the_losses_and_mixed_precision_trains(tmp_path):
+    data = SyntheticPairs(n=4, k=32)
+    Trainer(tiny_config(steps=3), tmp_path / "plain", data, show_progress=False).fit()
+    Trainer(tiny_config(steps=3, checkpointed=True), tmp_path / "ckpt", data, show_progress=False).fit()
+    plain, ckpt = train_losses(tmp_path / "plain"), train_losses(tmp_path / "ckpt")
+    assert [s for s, _ in ckpt] == [1, 2, 3]
+    for (_, a), (_, b) in zip(plain, ckpt, strict=True):
+        assert b == pytest.approx(a, rel=1e-5)
+    Trainer(tiny_config(steps=3, mp=True), tmp_path / "mp", data, show_progress=False).fit()
+    mp = train_losses(tmp_path / "mp")
+    assert all(math.isfinite(loss) for _, loss in mp)
+    assert mp[0][1] == pytest.approx(plain[0][1], rel=0.05) and mp[0][1] != plain[0][1]  # bfloat16 differs a little
