@@ -18,6 +18,7 @@ from lightglue.evaluation.homography import (
     HOMOGRAPHY_AUC_THRESHOLDS,
     HOMOGRAPHY_RANSAC_TH,
     HOMOGRAPHY_RESIZE,
+    HomographyCase,
     evaluate_homography,
     load_homography_cases,
     summarize_homography,
@@ -69,17 +70,42 @@ def run_homography_benchmark(
         progress: show a progress bar.
     """
     pairs = read_hpatches(root)[:limit]
+    return run_homography_cases(
+        root, lambda: load_homography_cases(pairs, resize), len(pairs), methods, max_keypoints, estimators,
+        ransac_th, device, progress, {"resize": str(resize)},
+    )
+
+
+def run_homography_cases(
+    root: Path | str,
+    load_cases: Callable[[], Iterable[HomographyCase]],
+    num_pairs: int,
+    methods: Sequence[str],
+    max_keypoints: int = 1024,
+    estimators: Sequence[str] = HOMOGRAPHY_ESTIMATORS,
+    ransac_th: dict[str, float] | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+    protocol: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The homography benchmark on any pairs with a known homography (HPatches, synthetic pairs).
+
+    Args:
+        root: what the cases come from (reported).
+        load_cases: returns a fresh iterable of the ``num_pairs`` cases (called once per method).
+        protocol: entries describing how the cases were made (e.g. resizing, seed), reported first.
+        Others: as :func:`run_homography_benchmark`.
+    """
     thresholds = {**HOMOGRAPHY_RANSAC_TH, **(ransac_th or {})}
     protocol = {
-        "resize": str(resize),
+        **(protocol or {}),
         "max_keypoints": max_keypoints,
         "estimators": list(estimators),
         "ransac_th_px": thresholds,
         "auc_thresholds_px": list(HOMOGRAPHY_AUC_THRESHOLDS),
     }
     return _run_methods(
-        "homography", root, protocol, methods, device, progress, len(pairs),
-        lambda: load_homography_cases(pairs, resize),
+        "homography", root, protocol, methods, device, progress, num_pairs, load_cases,
         lambda cases, method: evaluate_homography(cases, method, estimators, thresholds),
         summarize_homography,
     )
