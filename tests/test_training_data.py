@@ -325,3 +325,26 @@ def test_configs_from_dicts(photo_dir):
     assert dataset.augmentation == NO_AUGMENTATION
     with pytest.raises(TypeError, match="max_angel"):
         _pairs(photo_dir, homography={"max_angel": 30})
+
+
+def test_dataloader_workers_give_the_same_batches(photo_dir):
+    dataset = _pairs(photo_dir, seed=4, num_keypoints=64, homography=HomographyConfig(patch_size=(160, 128)))
+    sampler = ResumableSampler(len(dataset), batch_size=2, seed=0)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=2)
+    batches = [batch for _, batch in zip(range(2), loader)]
+    for batch, indices in zip(batches, sampler):
+        direct = collate([dataset[i] for i in indices])
+        assert batch.keys() == direct.keys()
+        assert all(torch.equal(v, direct[k]) for k, v in batch.items() if isinstance(v, torch.Tensor))
+
+
+def test_a_photo_that_disappears_after_the_scan_is_dropped(photo_dir, tmp_path):
+    root = tmp_path / "vanishing"
+    root.mkdir()
+    for path in sorted(photo_dir.rglob("*.png"))[:2]:
+        (root / path.name).write_bytes(path.read_bytes())
+    dataset = _pairs(root, same_photo_attempts=1)
+    gone = dataset.photos[0]
+    (root / gone).unlink()
+    sample = dataset[0]
+    assert not sample["name"].startswith(gone) and "No image at path" in dataset.dropped[0][1]

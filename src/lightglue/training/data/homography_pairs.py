@@ -181,6 +181,10 @@ class HomographyPairs(torch.utils.data.Dataset):
 
     # -- samples -------------------------------------------------------------------------
 
+    def _drop(self, index: int, reason: str) -> None:
+        logger.info("Dropped %s.", reason)
+        self.dropped.append((index, reason))
+
     def extract(self, index: int) -> dict[str, np.ndarray]:
         """The features of sample ``index`` (arrays suffixed 0/1, ``H_0to1``, ``attempt``, ``photo``).
 
@@ -196,15 +200,18 @@ class HomographyPairs(torch.utils.data.Dataset):
             if (cached := load_entry(path)) is not None:
                 return cached
         for attempt in range(self.max_attempts):
-            photo, view0, view1, H_0to1 = self.views(index, attempt)
+            try:
+                photo, view0, view1, H_0to1 = self.views(index, attempt)
+            except OSError as error:  # the photo became unreadable after the corpus was scanned
+                self._drop(index, f"sample {index} attempt {attempt}: {error}")
+                continue
             feats0, feats1 = self.features(view0), self.features(view1)
             if feats0 is None or feats1 is None:
-                reason = (
+                self._drop(
+                    index,
                     f"sample {index} attempt {attempt} ({photo}): fewer than {self.features.num_keypoints} "
-                    f"{self.features.name} keypoints in view {0 if feats0 is None else 1}"
+                    f"{self.features.name} keypoints in view {0 if feats0 is None else 1}",
                 )
-                logger.info("Dropped %s.", reason)
-                self.dropped.append((index, reason))
                 continue
             arrays = {f"{k}{i}": v for i, f in enumerate((feats0, feats1)) for k, v in f.items()}
             arrays.update(H_0to1=H_0to1, attempt=np.array(attempt), photo=np.array(photo))
