@@ -5,8 +5,9 @@ returns ``gt_matches0 [B, M]``, ``gt_matches1 [B, N]`` (partner index, -1 unmatc
 -2 ignored) and ``gt_assignment [B, M, N]`` (bool, one-to-one), plus function-specific keys.
 """
 
+from lightglue.training.groundtruth.colmap import gt_from_colmap
 from lightglue.training.groundtruth.depth import gt_from_depth
 from lightglue.training.groundtruth.homography import gt_from_homography
 from lightglue.training.groundtruth.labels import IGNORE, UNMATCHED
 
-__all__ = ["IGNORE", "UNMATCHED", "gt_from_depth", "gt_from_homography"]
+__all__ = ["IGNORE", "UNMATCHED", "gt_from_colmap", "gt_from_depth", "gt_from_homography"]
