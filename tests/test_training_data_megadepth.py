@@ -118,6 +118,8 @@ def test_pairs_follow_overlap_validity_and_split(megadepth_root):
     sampled = _dataset(root, split="train", pairs_per_scene=4, seed=1)
     assert len(sampled) == 4 and set(sampled.items) <= set(train.items)
     assert sampled.items == _dataset(root, split="train", pairs_per_scene=4, seed=1).items
+    everything = _dataset(root, split="train", max_overlap=1.0)  # the diagonal (1.0) is never a pair
+    assert sorted(everything.items) == sorted(train.items)
     with pytest.raises(ValueError, match="No train pairs"):
         _dataset(root, split="train", min_overlap=0.6, max_overlap=0.9)
     with pytest.raises(FileNotFoundError, match="MegaDepth layout"):

@@ -155,7 +155,8 @@ class MegaDepthPairs(torch.utils.data.Dataset):
                                np.array([p is not None for p in meta["depth_paths"]]))  # fmt: skip
         overlap = meta["overlap_matrix"][valid][:, valid]
         edges = np.linspace(low, high, bins + 1)
-        candidates = [np.argwhere((overlap > lo) & (overlap <= hi)) for lo, hi in zip(edges[:-1], edges[1:])]
+        distinct = ~np.eye(len(valid), dtype=bool)
+        candidates = [np.argwhere((overlap > lo) & (overlap <= hi) & distinct) for lo, hi in zip(edges[:-1], edges[1:])]
         candidates = [c for c in candidates if len(c)]
         rng = np.random.default_rng([self.seed, zlib.crc32(scene.encode())])
         pairs = []
