@@ -3,6 +3,7 @@ model that ``lightglue reconstruct`` builds from the Sacre Coeur photos (slow)."
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import h5py
@@ -211,18 +212,29 @@ def test_real_reconstruction_tracks(tmp_path) -> None:
     args = ["reconstruct", str(SACRE_COEUR), "--out", str(tmp_path), "--max-keypoints", "1024", "--resize", "1024", "-q"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    rec = pycolmap.Reconstruction(str(tmp_path / "sparse"))
+    check_real_model(tmp_path)
+
+
+def check_real_model(out_dir: Path) -> None:
+    """GT of the best-connected pairs of a ``lightglue reconstruct`` output folder against its tracks."""
+    rec = pycolmap.Reconstruction(str(out_dir / "sparse"))
     images = {im.image_id: im for im in rec.images.values()}
     ids = sorted(images)
-    with h5py.File(tmp_path / "features.h5", "r") as f:
+    with h5py.File(out_dir / "features.h5", "r") as f:
         keypoints = {images[k].name: f[images[k].name]["keypoints"][()] for k in ids}
-    # co-observations from the track table (independent of the per-image point3D_id links)
+    # co-observations from the track table (independent of the per-image point3D_id links);
+    # COLMAP tracks may hold several keypoints of one image: those are ambiguous, not matches
     shared: dict[tuple[int, int], set[tuple[int, int]]] = {}
+    ambiguous: dict[int, set[int]] = {k: set() for k in ids}
     for point in rec.points3D.values():
         seen = [(el.image_id, el.point2D_idx) for el in point.track.elements]
+        per_image = Counter(image for image, _ in seen)
+        ambiguous_here = {(image, k) for image, k in seen if per_image[image] > 1}
+        for image, k in ambiguous_here:
+            ambiguous[image].add(k)
         for a, ka in seen:
             for b, kb in seen:
-                if a < b:
+                if a < b and (a, ka) not in ambiguous_here and (b, kb) not in ambiguous_here:
                     shared.setdefault((a, b), set()).add((ka, kb))
     pairs = sorted(shared, key=lambda p: -len(shared[p]))[:6]
     for a, b in pairs:
@@ -230,13 +242,26 @@ def test_real_reconstruction_tracks(tmp_path) -> None:
         np.testing.assert_allclose(out["keypoints0"].numpy(), keypoints[images[a].name], atol=1e-3)
         i, j = out["gt_assignment"].nonzero(as_tuple=True)
         assert set(zip(i.tolist(), j.tolist())) == shared[(a, b)]
+        for side, image in ((0, a), (1, b)):  # observed, but not one-to-one: ignored
+            assert (out[f"gt_matches{side}"][sorted(ambiguous[image])] == -2).all()
         assert len(i) > 50
         err = (out["gt_proj_0to1"][i] - out["keypoints1"][j]).norm(dim=-1)
         assert float(err.median()) < 2.0
         m0 = out["gt_matches0"]
         assert int((m0 == -1).sum()) > 100  # many points of one view are not seen by the other
-        # every -1 keypoint of image 0 is farther than 5 px from each image-1 keypoint whose
-        # track reprojects into image 0 (checked for the triangulated image-1 points)
-        tri1 = out["gt_point3D_ids1"] >= 0
-        d = torch.cdist(out["keypoints0"][m0 == -1].double(), out["gt_proj_1to0"][tri1].double())
-        assert float(torch.nan_to_num(d, nan=1e9).min()) > 5.0 or not bool((out["gt_point3D_ids0"][m0 == -1] < 0).all())
+        # -1, brute force: a triangulated point reprojects > 5 px from every keypoint of the
+        # other image; an untriangulated one is > 5 px from every reprojection into its image
+        # (a NaN reprojection: behind the camera)
+        negative, tri0, tri1 = m0 == -1, out["gt_point3D_ids0"] >= 0, out["gt_point3D_ids1"] >= 0
+        in_front0 = torch.isfinite(out["gt_proj_0to1"]).all(-1)
+        in_front1 = torch.isfinite(out["gt_proj_1to0"]).all(-1)
+        assert bool((negative & tri0).any()) and bool((negative & ~tri0).any())
+        assert float(torch.cdist(out["gt_proj_0to1"][negative & tri0 & in_front0], out["keypoints1"]).min()) > 5.0
+        assert float(torch.cdist(out["keypoints0"][negative & ~tri0], out["gt_proj_1to0"][tri1 & in_front1]).min()) > 5.0
+        # the RANSAC-verified matches of the pair (from the database) agree with the labels
+        with pycolmap.Database.open(out_dir / "database.db") as db:
+            db_ids = {im.name: im.image_id for im in db.read_all_images()}
+            inliers = np.asarray(db.read_two_view_geometry(db_ids[images[a].name], db_ids[images[b].name]).inlier_matches)
+        i, j = torch.from_numpy(inliers[:, 0].astype(np.int64)), torch.from_numpy(inliers[:, 1].astype(np.int64))
+        assert float((out["gt_matches0"][i] == j).float().mean()) > 0.7
+        assert float(((out["gt_matches0"][i] == -1) | (out["gt_matches1"][j] == -1)).float().mean()) < 0.1

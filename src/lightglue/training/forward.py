@@ -24,7 +24,7 @@ def _side_inputs(model: LightGlue, data: dict, i: int) -> ImageInputs:
              if f"{key}{i}" in data}
     for key in ("keypoints", "descriptors"):
         if key not in feats:
-            raise ValueError(f"training batch is missing {key}{i!s} (have {sorted(data)})")
+            raise ValueError(f"training batch is missing {key}{i} (have {sorted(data)})")
     c = model.conf
     return parse_image_inputs(feats, f"image{i}", c.input_dim, c.add_scale_ori, model.features)
 
