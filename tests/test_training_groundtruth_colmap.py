@@ -35,15 +35,16 @@ def _project(i: int, world: np.ndarray) -> np.ndarray:
     return CAMERAS[i].img_from_cam(_pose(i) * world)
 
 
-def _epipolar_curve(src: int, xy: np.ndarray) -> np.ndarray:
-    """Pixels [S, 2] in the other image of the ray through ``xy`` of image ``src`` (depths 0.5-200).
-
-    A brute-force epipolar "line" that needs no essential matrix and follows the distortion.
-    """
+def _transfer(src: int, xy: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """Pixels [S, 2] in the other image of the point ``xy`` of image ``src`` at each depth [S]."""
     ray = np.append(CAMERAS[src].cam_from_img(xy[None])[0], 1.0)
-    depths = np.geomspace(0.5, 200.0, 20000)[:, None]
-    world = _pose(src).inverse() * (ray[None] * depths)
+    world = _pose(src).inverse() * (ray[None] * depths[:, None])
     return CAMERAS[1 - src].img_from_cam(_pose(1 - src) * world)
+
+
+def _epipolar_curve(src: int, xy: np.ndarray) -> np.ndarray:
+    """A brute-force epipolar "line" (depths 0.5-200): no essential matrix, follows the distortion."""
+    return _transfer(src, xy, np.geomspace(0.5, 200.0, 20000))
 
 
 class Scene:
@@ -125,8 +126,7 @@ def build_scene(path: Path) -> Scene:
     # an untriangulated keypoint on the epipolar line of an untriangulated one, at a wrong depth
     for i in range(2):
         src = s.kp[1 - i][untriangulated[1 - i]]  # the other image's keypoint of world point 27
-        on_line = CAMERAS[i].img_from_cam(_pose(i) * (_pose(1 - i).inverse() * (np.append(CAMERAS[1 - i].cam_from_img(src[None])[0], 1.0)[None] * 3.0)))[0]
-        s.keypoint(i, on_line, -1, "-2")
+        s.keypoint(i, _transfer(1 - i, src, np.array([3.0]))[0], -1, "-2")
     # untriangulated keypoints far from every plausible partner: unmatchable
     for i in range(2):
         added = 0
