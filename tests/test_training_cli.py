@@ -82,7 +82,7 @@ def test_unknown_config_keys_are_named_with_the_closest_valid_key(tmp_path):
         load_config(None, ["model.n_layer=3"])
     with pytest.raises(ConfigError, match="unknown config key 'trian'"):
         load_config(None, ["trian.steps=3"])
-    with pytest.raises(ConfigError, match="train.steps must be a int"):
+    with pytest.raises(ConfigError, match="train.steps must be of type int"):
         load_config(None, ["train.steps=ten"])
     assert load_config(None, ["train.steps=7", "train.mp=true", "data.root=a/b"]).train.steps == 7
 

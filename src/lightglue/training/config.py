@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lightglue.matcher.config import CONFIG_KEYS, FEATURE_PRESETS
+from lightglue.matcher.config import CONFIG_KEYS, FEATURE_PRESETS, LightGlueConfig
 
 DATA_KINDS = ("homography", "megadepth", "colmap")
 OPTIMIZERS = ("adam", "adamw")
@@ -174,7 +174,7 @@ def _typed(section: str, name: str, value: Any, default: Any) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
-        raise ConfigError(f"{section}.{name} must be a {kind.__name__}, got {value!r}")
+        raise ConfigError(f"{section}.{name} must be of type {kind.__name__}, got {value!r}")
     return value
 
 
@@ -226,9 +226,14 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainingConfig:
         raise ConfigError(f"model.features must be one of {sorted(FEATURE_PRESETS)}, got {features!r}")
     if not isinstance(init, str) or not init:
         raise ConfigError(f"model.init must be a non-empty string, got {init!r}")
-    for key in model_raw:
+    defaults = LightGlueConfig()
+    for key, value in model_raw.items():
+        if key == "weights":
+            raise ConfigError("model.weights is not a training option: set the starting weights with model.init")
         if key not in MODEL_OPTION_KEYS:
             raise _unknown(key, MODEL_OPTION_KEYS | {"features", "init"}, "model.")
+        if getattr(defaults, key) is not None:
+            model_raw[key] = _typed("model", key, value, getattr(defaults, key))
     data_raw = dict(raw.get("data", {}))
     kind = data_raw.pop("kind", DataSection.kind)
     if kind not in DATA_KINDS:
