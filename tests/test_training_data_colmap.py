@@ -110,7 +110,6 @@ def test_pairs_are_covisible_images_among_the_top_k(model):
 
 
 def test_samples_and_ground_truth_follow_the_tracks(model):
-    pytest.importorskip("lightglue.training.groundtruth.colmap")
     root, truth = model
     dataset = pickle.loads(pickle.dumps(_pairs(root, min_covisible=5, features="sift")))  # as sent to a worker
     batch = collate([dataset[i] for i in range(len(dataset))])

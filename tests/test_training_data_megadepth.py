@@ -99,13 +99,6 @@ def _dataset(root: Path, **kwargs) -> MegaDepthPairs:
     return MegaDepthPairs(root, **{**defaults, **kwargs})
 
 
-def _gt_available() -> None:
-    try:
-        from lightglue.training.groundtruth import gt_from_depth  # noqa: F401
-    except ImportError:
-        pytest.skip("lightglue.training.groundtruth.gt_from_depth is not available in this checkout")
-
-
 def test_pairs_follow_overlap_validity_and_split(megadepth_root):
     root, _ = megadepth_root
     train, val = _dataset(root, split="train"), _dataset(root, split="val")
@@ -159,7 +152,6 @@ def test_intrinsics_pose_and_depth_are_consistent(megadepth_root):
 
 
 def test_samples_ground_truth_and_determinism(megadepth_root):
-    _gt_available()
     root, homographies = megadepth_root
     dataset = _dataset(root, split="train", resize=256)
     batch = collate([dataset[i] for i in range(3)])

@@ -193,7 +193,7 @@ class ColmapPairs(torch.utils.data.Dataset):
             pixel frame), ``T_0to1``/``T_1to0 [4, 4]``, ``gt_matches0/1 [K]``, ``gt_assignment
             [K, K]``, ``name`` (``"name0 name1"``), and ``image0/1`` when asked.
         """
-        from lightglue.training.groundtruth.colmap import gt_from_colmap
+        from lightglue.training.groundtruth import gt_from_colmap
 
         name0, name1, _ = self.pairs[index]
         sample: dict[str, Any] = {}
