@@ -104,7 +104,7 @@ def test_unknown_dataset_option_and_too_small_corpus_are_clear_errors(tmp_path):
 def test_kill_9_then_resume_repeats_the_uninterrupted_losses(tmp_path):
     photos = write_photos(tmp_path / "photos", 10)
     (photos / "broken.jpg").write_bytes(b"not a jpeg")
-    steps = 24
+    steps = 16
     config = write_config(tmp_path / "c.toml", photos, steps)
     cache = f"data.cache_dir=\"{tmp_path / 'cache'}\""
     full = run_cli(str(config), "--out", str(tmp_path / "full"), cache)

@@ -10,30 +10,33 @@ from pathlib import Path
 
 import pytest
 import torch
+import training_ddp_worker
 
 from lightglue.training.history import read_log
 
 WORKER = Path(__file__).with_name("training_ddp_worker.py")
 
 
-def run_worker(out: Path, nproc: int, steps: int = 3) -> None:
-    out.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if nproc == 1:
-        cmd = [sys.executable, str(WORKER), str(out), str(steps)]
-    else:
-        torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
-        if torchrun is None:
-            pytest.skip("torchrun is not installed beside this Python")
-        cmd = [torchrun, "--standalone", f"--nproc_per_node={nproc}", str(WORKER), str(out), str(steps)]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-
-def test_two_processes_compute_the_gradients_of_one_process_on_the_whole_batch(tmp_path):
+def test_two_processes_compute_the_gradients_of_one_process_on_the_whole_batch(tmp_path, monkeypatch):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    if torchrun is None:
+        pytest.skip("torchrun is not installed beside this Python")
     single, double = tmp_path / "single", tmp_path / "double"
-    run_worker(single, 1)
-    run_worker(double, 2)
+    single.mkdir()
+    double.mkdir()
+    cmd = [torchrun, "--standalone", "--nproc_per_node=2", str(WORKER), str(double), "3"]
+    ddp = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    # meanwhile, the same worker as one process on the whole batch, in this process
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    threads = torch.get_num_threads()
+    try:
+        training_ddp_worker.main(single, 3)
+    finally:
+        torch.set_num_threads(threads)
+    output, _ = ddp.communicate(timeout=300)
+    assert ddp.returncode == 0, output[-3000:]
     ref = torch.load(single / "grads_rank0.pt")
     ranks = [torch.load(double / f"grads_rank{r}.pt") for r in (0, 1)]
     assert ref["world_size"] == 1 and all(r["world_size"] == 2 for r in ranks)
