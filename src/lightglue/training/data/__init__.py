@@ -2,8 +2,9 @@
 
 Modules: :mod:`.photos` (a folder of photos, checked and split), :mod:`.homographies` (random
 homographies of the recipe), :mod:`.augment` (photometric augmentation), :mod:`.features`
-(frozen extractors giving exactly K keypoints), :mod:`.homography_pairs`
-(:class:`~.homography_pairs.HomographyPairs`), :mod:`.sampler`
-(:class:`~.sampler.ResumableSampler`) and :mod:`.collate`. Nothing is imported here, so that
-importing one module stays cheap.
+(frozen extractors giving exactly K keypoints), :mod:`.cache` (the atomic on-disk feature
+cache), the datasets :class:`~.homography_pairs.HomographyPairs`,
+:class:`~.megadepth.MegaDepthPairs` and :class:`~.colmap_pairs.ColmapPairs`,
+:class:`~.sampler.ResumableSampler` and :func:`~.collate.collate`. Nothing is imported here,
+so that importing one module stays cheap.
 """
