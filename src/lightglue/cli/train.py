@@ -21,7 +21,7 @@ def train(config_file, overrides, out_dir, resume, no_progress):
     Examples:
       lightglue train configs/sift_homography.toml --out runs/sift data.root=photos/
       lightglue train configs/sift_homography.toml --out runs/sift --resume train.steps=20000
-      torchrun --nproc_per_node 2 --no-python lightglue train cfg.toml --out runs/ddp
+      torchrun --standalone --nproc_per_node 2 --no-python lightglue train cfg.toml --out runs/ddp
 
     Writes OUT/log.jsonl and OUT/log.png (losses, validation precision / recall / AUC),
     OUT/checkpoints/ (atomic, resumable after any interruption) and OUT/weights.pth, which
@@ -55,7 +55,11 @@ def train(config_file, overrides, out_dir, resume, no_progress):
             distributed.teardown(ctx)
     if ctx.is_main:
         train_rec, val_rec = summary["train"], summary["val"]
-        line = f"step {summary['step']}: loss {train_rec.get('loss', float('nan')):.4f}"
+        if not train_rec:
+            click.echo(f"nothing to do: the run in {out} is at step {summary['step']} of train.steps = "
+                       f"{config.train.steps}; raise train.steps to train longer")
+            return
+        line = f"step {summary['step']}: loss {train_rec['loss']:.4f}"
         if val_rec:
             line += ", validation " + ", ".join(f"{k} {v:.4g}" for k, v in val_rec.items() if k != "pairs")
         click.echo(line)
