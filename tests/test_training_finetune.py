@@ -87,7 +87,8 @@ threads = 1
     losses = train_losses(tmp_path / "ft")
     assert len(losses) == 3 and all(np.isfinite(losses))
     val = [r for r in read_log(tmp_path / "ft" / "log.jsonl") if r["kind"] == "val"]
-    assert val and 0 <= val[-1]["precision"] <= 1 and "auc@1px" not in val[-1]  # posed pairs: no homography AUC
+    assert val and 0 <= val[-1]["precision"] <= 1 and "auc@1px" not in val[-1]  # posed pairs: pose AUC
+    assert 0 <= val[-1]["auc@5deg"] <= val[-1]["auc@10deg"] <= val[-1]["auc@20deg"] <= 1
     tuned = LightGlue(features="sift", weights=str(tmp_path / "ft" / "weights.pth"), **options)
     assert any(not torch.equal(v, exported[k]) for k, v in tuned.state_dict().items())
     again = CliRunner().invoke(main, ["train", str(config), "--out", str(tmp_path / "ft"), "--resume",
@@ -164,6 +165,7 @@ checkpoint_every = 3
     assert len(losses) == 3 and all(np.isfinite(losses))
     val = [r for r in read_log(out / "log.jsonl") if r["kind"] == "val"][-1]
     assert val["precision"] > 0.5 and val["recall"] > 0.5  # the official weights already match well
+    assert val["auc@20deg"] > 0.2
 
     tuned = LightGlue(features="aliked", weights=str(out / "weights.pth"))
     start = torch.load(official_file, weights_only=True)

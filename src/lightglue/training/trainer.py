@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from lightglue.geometry import estimate_homography, homography_corner_error
 from lightglue.evaluation.homography import HOMOGRAPHY_AUC_THRESHOLDS, HOMOGRAPHY_RANSAC_TH
+from lightglue.evaluation.pose import POSE_AUC_THRESHOLDS, POSE_RANSAC_TH
+from lightglue.geometry import estimate_homography, estimate_relative_pose, homography_corner_error, relative_pose_error
 from lightglue.evaluation.metrics import error_auc
 from lightglue.evaluation.summary import auc_key
 from lightglue.matcher import FEATURE_PRESETS, LightGlue
@@ -56,7 +57,7 @@ from lightglue.utils import batch_to_device
 WEIGHTS_FILE = "weights.pth"
 CONFIG_FILE = "config.json"
 VAL_ESTIMATOR = "poselib"
-"""Homography estimator of the validation AUC (threshold from the evaluation's defaults)."""
+"""Homography / relative-pose estimator of the validation AUCs (thresholds: the evaluation's defaults)."""
 DATASETS = {
     "homography": ("lightglue.training.data.homography_pairs", "HomographyPairs"),
     "megadepth": ("lightglue.training.data.megadepth", "MegaDepthPairs"),
@@ -279,11 +280,12 @@ class Trainer:
     # ------------------------------------------------------------------ validation
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Loss, precision, recall (means over the validation pairs) and homography AUCs.
+        """Loss, precision, recall (means over the validation pairs) and AUCs.
 
-        The AUCs at 1/3/5 px of the corner error are computed when the pairs carry
-        ``H_0to1``: the homography is estimated from the predicted matches (PoseLib,
-        the evaluation's threshold); a pair with fewer than 4 matches counts as a failure.
+        Homography pairs (``H_0to1``): AUC at 1/3/5 px of the corner error of the homography
+        estimated from the predicted matches. Posed pairs (``K0``, ``K1``, ``T_0to1``): AUC at
+        5/10/20 degrees of the relative-pose error (max of rotation and translation angle).
+        PoseLib with the evaluation's thresholds; a failed estimate counts as infinite error.
         """
         val = self.val_set
         n_batches = math.ceil(len(val) / self.t.batch_size)
@@ -305,22 +307,42 @@ class Trainer:
             count += len(indices)
             if "H_0to1" in data:
                 errors.extend(self._homography_errors(pred, data))
+            elif all(k in data for k in ("K0", "K1", "T_0to1")):
+                errors.extend(self._pose_errors(pred, data))
         record = {key: total / max(count, 1) for key, total in sums.items()}
         record["pairs"] = count
         if errors:
-            aucs = error_auc(errors, HOMOGRAPHY_AUC_THRESHOLDS)
-            record.update({auc_key(t, "px"): a for t, a in zip(HOMOGRAPHY_AUC_THRESHOLDS, aucs, strict=True)})
+            thresholds, unit = (HOMOGRAPHY_AUC_THRESHOLDS, "px") if "H_0to1" in data else (POSE_AUC_THRESHOLDS, "deg")
+            aucs = error_auc(errors, thresholds)
+            record.update({auc_key(t, unit): a for t, a in zip(thresholds, aucs, strict=True)})
         return record
 
     @staticmethod
-    def _homography_errors(pred: dict, data: dict) -> list[float]:
+    def _matched_keypoints(pred: dict, data: dict, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels ``[S, 2]`` (float64) of pair ``b``'s predicted matches in image 0 and image 1."""
+        m0 = pred["matches0"][b].cpu()
+        valid = m0 > -1
+        k0 = data["keypoints0"][b].cpu()[valid].double().numpy()
+        k1 = data["keypoints1"][b].cpu()[m0[valid]].double().numpy()
+        return k0, k1
+
+    @classmethod
+    def _pose_errors(cls, pred: dict, data: dict) -> list[float]:
+        """Pose error (degrees, max of rotation and translation angle; inf on failure) of each pair."""
+        errors = []
+        for b in range(pred["matches0"].shape[0]):
+            k0, k1 = cls._matched_keypoints(pred, data, b)
+            K0, K1, T = (data[k][b].cpu().double().numpy() for k in ("K0", "K1", "T_0to1"))
+            pose = estimate_relative_pose(k0, k1, K0, K1, VAL_ESTIMATOR, POSE_RANSAC_TH[VAL_ESTIMATOR])
+            errors.append(float("inf") if pose is None else max(relative_pose_error(T, pose.R, pose.t)))
+        return errors
+
+    @classmethod
+    def _homography_errors(cls, pred: dict, data: dict) -> list[float]:
         """Corner error (pixels, inf on failure) of the homography estimated from each pair's matches."""
         errors = []
         for b in range(pred["matches0"].shape[0]):
-            m0 = pred["matches0"][b].cpu()
-            valid = m0 > -1
-            k0 = data["keypoints0"][b].cpu()[valid].double().numpy()
-            k1 = data["keypoints1"][b].cpu()[m0[valid]].double().numpy()
+            k0, k1 = cls._matched_keypoints(pred, data, b)
             H, _ = estimate_homography(k0, k1, VAL_ESTIMATOR, HOMOGRAPHY_RANSAC_TH[VAL_ESTIMATOR])
             w, h = data["image_size0"][b].tolist()
             errors.append(homography_corner_error(H, data["H_0to1"][b].cpu().double().numpy(), w, h))
