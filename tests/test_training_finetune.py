@@ -92,7 +92,7 @@ threads = 1
     tuned = LightGlue(features="sift", weights=str(tmp_path / "ft" / "weights.pth"), **options)
     assert any(not torch.equal(v, exported[k]) for k, v in tuned.state_dict().items())
     again = CliRunner().invoke(main, ["train", str(config), "--out", str(tmp_path / "ft"), "--resume",
-                                      f'model.init="{checkpoint}"', "train.steps=3", "--no-progress"])
+                                      "train.steps=3", "--no-progress"])  # model.init does not matter now
     assert again.exit_code == 0 and "nothing to do: the run" in again.output and "at step 3" in again.output
 
 

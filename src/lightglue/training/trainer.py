@@ -63,8 +63,9 @@ DATASETS = {
     "megadepth": ("lightglue.training.data.megadepth", "MegaDepthPairs"),
     "colmap": ("lightglue.training.data.colmap_pairs", "ColmapPairs"),
 }
-# Settings that fix what a checkpoint means: resuming with other values is an error.
-_RESUME_FIXED = ("model", "data", "train.batch_size", "train.seed")
+# Settings that fix what a checkpoint means: resuming with other values is an error (the
+# starting weights and the feature cache's location do not matter once a run has started).
+_RESUME_FREE = ("model.init", "data.cache_dir")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -144,12 +145,11 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _flat(config: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for key in keys:
-        section, _, name = key.partition(".")
-        out[key] = config.get(section, {}).get(name) if name else config.get(section)
-    return out
+def _fixed_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a resumed run must share with its checkpoint, as ``{"section.key": value}``."""
+    flat = {f"{section}.{key}": value for section in ("model", "data") for key, value in config[section].items()}
+    flat.update({f"train.{key}": config["train"][key] for key in ("batch_size", "seed")})
+    return {key: value for key, value in flat.items() if key not in _RESUME_FREE}
 
 
 class Trainer:
@@ -210,13 +210,14 @@ class Trainer:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue from a checkpoint of the same configuration (``train.steps`` may differ).
+        """Continue from a checkpoint of the same model, data, batch size and seed (``train.steps``,
+        the intervals, ``model.init`` and ``data.cache_dir`` may differ).
 
         Raises:
             Stopped: the checkpoint was written with another model, data, batch size or seed.
         """
-        saved, current = _flat(state["config"], _RESUME_FIXED), _flat(self.config.to_dict(), _RESUME_FIXED)
-        differ = [k for k in _RESUME_FIXED if saved[k] != current[k]]
+        saved, current = _fixed_settings(state["config"]), _fixed_settings(self.config.to_dict())
+        differ = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
         if differ:
             raise Stopped(f"cannot resume: the checkpoint was written with other settings for {differ}")
         self.model.load_state_dict(state["model"])
