@@ -83,6 +83,19 @@ def _method_options(function):
     return function
 
 
+def _homography_options(function):
+    """Estimators and keypoint budget of the homography benchmarks."""
+    function = click.option("--max-keypoints", type=click.IntRange(min=1), default=1024, show_default=True)(function)
+    return click.option(
+        "--estimator",
+        "estimators",
+        multiple=True,
+        type=click.Choice(["opencv", "poselib", "dlt"]),
+        default=("opencv", "poselib", "dlt"),
+        show_default=True,
+    )(function)
+
+
 @click.group("eval")
 def eval_group() -> None:
     """Accuracy benchmarks: homography (HPatches, held-out corpus photos) and relative pose (ScanNet / MegaDepth)."""
@@ -90,15 +103,7 @@ def eval_group() -> None:
 
 @eval_group.command("homography")
 @click.argument("root", type=click.Path(exists=True, file_okay=False))
-@click.option(
-    "--estimator",
-    "estimators",
-    multiple=True,
-    type=click.Choice(["opencv", "poselib", "dlt"]),
-    default=("opencv", "poselib", "dlt"),
-    show_default=True,
-)
-@click.option("--max-keypoints", type=click.IntRange(min=1), default=1024, show_default=True)
+@_homography_options
 @_common_options
 def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limit, device, threads, out_dir) -> None:
     """HPatches at ROOT (a folder of sequences, or one sequence): AUC of the corner error at 1/3/5 px."""
@@ -130,15 +135,7 @@ def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limi
               help="Seed of the pairs (the trainer validates with its train.seed, 0 by default).")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.1, show_default=True,
               help="Share of held-out photos; must be the training run's.")
-@click.option(
-    "--estimator",
-    "estimators",
-    multiple=True,
-    type=click.Choice(["opencv", "poselib", "dlt"]),
-    default=("opencv", "poselib", "dlt"),
-    show_default=True,
-)
-@click.option("--max-keypoints", type=click.IntRange(min=1), default=1024, show_default=True)
+@_homography_options
 @_method_options
 def heldout(root, num_pairs, seed, val_fraction, estimators, max_keypoints, methods, ransac_th, device, threads,
             out_dir) -> None:
