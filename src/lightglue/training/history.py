@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,6 @@ class TrainingLog:
 
     def close(self) -> None:
         self._file.close()
-
-    def records(self) -> Iterator[dict[str, Any]]:
-        yield from read_log(self.path)
 
 
 def plot_log(log_path: Path, png_path: Path) -> Path:

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from lightglue.evaluation.homography import HOMOGRAPHY_AUC_THRESHOLDS, HOMOGRAPHY_RANSAC_TH
-from lightglue.evaluation.pose import POSE_AUC_THRESHOLDS, POSE_RANSAC_TH
-from lightglue.geometry import estimate_homography, estimate_relative_pose, homography_corner_error, relative_pose_error
 from lightglue.evaluation.metrics import error_auc
+from lightglue.evaluation.pose import POSE_AUC_THRESHOLDS, POSE_RANSAC_TH
 from lightglue.evaluation.summary import auc_key
+from lightglue.geometry import estimate_homography, estimate_relative_pose, homography_corner_error, relative_pose_error
 from lightglue.matcher import FEATURE_PRESETS, LightGlue
 from lightglue.training import distributed
 from lightglue.training.checkpoint import (
