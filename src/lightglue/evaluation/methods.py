@@ -47,7 +47,7 @@ METHODS: dict[str, MethodConfig] = {
     "sift+ratio": MethodConfig("sift", "nn", ratio=0.8),
 }
 """The named methods. ``sift+lightglue`` runs the official SIFT weights when the user has them,
-else the model trained by this project and shipped in the package (``docs/models/sift_lightglue.md``)."""
+else the project's own file when the package ships one (``docs/models/sift_lightglue.md``)."""
 
 EXTRACTOR_DEFAULTS: dict[str, dict[str, Any]] = {
     "aliked": {"detection_threshold": 0.0},
