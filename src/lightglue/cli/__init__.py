@@ -32,5 +32,9 @@ def _register() -> None:
 
     main.add_command(view.view)
 
+    from lightglue.cli import train
+
+    main.add_command(train.train)
+
 
 _register()

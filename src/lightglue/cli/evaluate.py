@@ -10,7 +10,7 @@ from lightglue.cli.options import check_device, keypoint_counts
 
 _METHOD_HELP = (
     "Named method (repeat to compare): aliked+lightglue, disk+lightglue, xfeat+lightglue, aliked+mnn, aliked+ratio, "
-    "disk+mnn, disk+ratio, sift+mnn, sift+ratio."
+    "disk+mnn, disk+ratio, sift+lightglue, sift+mnn, sift+ratio."
 )
 
 
@@ -43,6 +43,17 @@ def _run_and_report(run, out_dir: str | None) -> None:
 
 
 def _common_options(function):
+    """The options of every benchmark: methods, thresholds, resizing, pair limit, device, output."""
+    options = [
+        click.option("--resize", default=None, help="'1600' (long side), 'short:480' or '640x480'; default: protocol."),
+        click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N pairs."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return _method_options(function)
+
+
+def _method_options(function):
     options = [
         click.option(
             "--method",
@@ -59,8 +70,6 @@ def _common_options(function):
             default=None,
             help="Inlier threshold (px) of the robust estimators; default: per estimator.",
         ),
-        click.option("--resize", default=None, help="'1600' (long side), 'short:480' or '640x480'; default: protocol."),
-        click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N pairs."),
         click.option("--device", default="cpu", show_default=True, callback=check_device),
         click.option("--threads", type=click.IntRange(min=1), default=None, help=_THREADS_HELP),
         click.option(
@@ -76,22 +85,27 @@ def _common_options(function):
     return function
 
 
+def _homography_options(function):
+    """Estimators and keypoint budget of the homography benchmarks."""
+    function = click.option("--max-keypoints", type=click.IntRange(min=1), default=1024, show_default=True)(function)
+    return click.option(
+        "--estimator",
+        "estimators",
+        multiple=True,
+        type=click.Choice(["opencv", "poselib", "dlt"]),
+        default=("opencv", "poselib", "dlt"),
+        show_default=True,
+    )(function)
+
+
 @click.group("eval")
 def eval_group() -> None:
-    """Accuracy benchmarks: homography (HPatches) and relative pose (ScanNet / MegaDepth)."""
+    """Accuracy benchmarks: homography (HPatches, held-out corpus photos) and relative pose (ScanNet / MegaDepth)."""
 
 
 @eval_group.command("homography")
 @click.argument("root", type=click.Path(exists=True, file_okay=False))
-@click.option(
-    "--estimator",
-    "estimators",
-    multiple=True,
-    type=click.Choice(["opencv", "poselib", "dlt"]),
-    default=("opencv", "poselib", "dlt"),
-    show_default=True,
-)
-@click.option("--max-keypoints", type=click.IntRange(min=1), default=1024, show_default=True)
+@_homography_options
 @_common_options
 def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limit, device, threads, out_dir) -> None:
     """HPatches at ROOT (a folder of sequences, or one sequence): AUC of the corner error at 1/3/5 px."""
@@ -111,6 +125,34 @@ def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limi
             device,
             limit,
             progress=True,
+        ),
+        out_dir,
+    )
+
+
+@eval_group.command("heldout")
+@click.argument("root", type=click.Path(exists=True, file_okay=False))
+@click.option("--pairs", "num_pairs", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Seed of the pairs (the trainer validates with its train.seed, 0 by default).")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.1, show_default=True,
+              help="Share of held-out photos; must be the training run's.")
+@_homography_options
+@_method_options
+def heldout(root, num_pairs, seed, val_fraction, estimators, max_keypoints, methods, ransac_th, device, threads,
+            out_dir) -> None:
+    """Homography pairs made from the photos of ROOT held out of training: AUC at 1/3/5 px.
+
+    The pairs are random homographies and photometric augmentations (the training recipe's)
+    of the corpus's validation split, as 'lightglue train' splits it (data.val_fraction).
+    """
+    from lightglue.training.heldout import run_heldout_benchmark
+
+    _set_threads(threads)
+    _run_and_report(
+        lambda: run_heldout_benchmark(
+            Path(root), list(methods), num_pairs, seed, max_keypoints, list(estimators), _ransac_th(ransac_th),
+            device, progress=True, val_fraction=val_fraction,
         ),
         out_dir,
     )

@@ -49,7 +49,10 @@ def _draw(path: Path, images, kpts, matches, scores, prune, stop: int, n_layers:
 @click.option("--filter-threshold", type=click.FloatRange(0, 1), default=None,
               help="Minimal match score, in [0, 1]. [default: 0.1]")
 @click.option("--device", default="cpu", show_default=True, callback=check_device)
-def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, width_confidence, filter_threshold, device):
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Matcher weights file (e.g. a training run's weights.pth) instead of the preset's.")
+def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, width_confidence, filter_threshold, device,
+          weights):
     """Match IMAGE0 and IMAGE1 (default: the bundled Middlebury "Motorcycle" stereo pair).
 
     Writes OUT/matches.png, OUT/pruning.png and OUT/result.json (keypoints, matches, scores,
@@ -80,6 +83,7 @@ def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, wi
             "depth_confidence": depth_confidence,
             "width_confidence": width_confidence,
             "filter_threshold": filter_threshold,
+            "weights": weights,
         }  # those not given keep the feature preset's values
         matcher = LightGlue(features=features, **{k: v for k, v in options.items() if v is not None}).eval().to(device)
     except (FileNotFoundError, WeightsNotFoundError, ValueError, OSError) as err:
@@ -111,6 +115,7 @@ def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, wi
         "num_matches": len(matches),
         "layers_run": stop,
         "n_layers": n_layers,
+        "weights": matcher.weights_provenance.as_dict(),
         "time_extract_s": round(t1 - t0, 4),
         "time_match_s": round(t2 - t1, 4),
     }
@@ -142,4 +147,5 @@ def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, wi
         check = summary["disparity_check"]
         click.echo(f"ground-truth disparity: {100 * check['share_within_1px']:.1f}% of "
                    f"{check['matches_with_ground_truth']} matches within 1 px (median error {check['median_error_px']:.2f} px)")
+    click.echo(f"weights: {matcher.weights_provenance}")
     click.echo(f"wrote {out / 'matches.png'}, {out / 'pruning.png'}, {out / 'result.json'}")

@@ -195,7 +195,10 @@ def _match_locked(
     cache_size: int, progress: bool, device: torch.device | str | None,
 ) -> MatchReport:
     start = time.perf_counter()
-    store = H5Store(matches_path, {"lightglue_matcher": preset.matcher_fingerprint()})
+    store = H5Store(
+        matches_path,
+        {"lightglue_matcher": preset.matcher_fingerprint(), "lightglue_weights": preset.matcher_weights()},
+    )
     store.consolidate()
     with open_features(features_path) as f:
         known = item_keys(f)

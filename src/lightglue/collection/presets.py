@@ -46,6 +46,16 @@ class Preset:
         """A string that changes whenever the matches would (stored in matches.h5)."""
         return json.dumps({"features": self.matcher_features, "conf": dict(self.matcher_conf)}, sort_keys=True)
 
+    def matcher_weights(self) -> str:
+        """JSON name and short SHA-256 of the file the matcher loads (stored in matches.h5)."""
+        from lightglue.matcher.config import FEATURE_PRESETS
+        from lightglue.matcher.lightglue import weights_file
+        from lightglue.weights import weights_provenance
+
+        weights = self.matcher_conf.get("weights") or FEATURE_PRESETS[self.matcher_features].weights
+        found = weights_provenance(weights_file(weights))
+        return json.dumps({"name": found.name, "sha256": found.sha256}, sort_keys=True)
+
     def build_extractor(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The extractor in eval mode, on ``device``."""
         import lightglue

@@ -18,6 +18,7 @@ from lightglue.evaluation.homography import (
     HOMOGRAPHY_AUC_THRESHOLDS,
     HOMOGRAPHY_RANSAC_TH,
     HOMOGRAPHY_RESIZE,
+    HomographyCase,
     evaluate_homography,
     load_homography_cases,
     summarize_homography,
@@ -34,7 +35,7 @@ from lightglue.evaluation.pose import (
 )
 from lightglue.evaluation.posedata import read_pose_dataset
 from lightglue.evaluation.preprocess import Resize
-from lightglue.evaluation.report import per_group_table, summary_table, write_json
+from lightglue.evaluation.report import per_group_table, summary_table, weights_lines, write_json
 from lightglue.geometry import HOMOGRAPHY_ESTIMATORS, POSE_ESTIMATORS
 
 T = TypeVar("T")
@@ -69,17 +70,42 @@ def run_homography_benchmark(
         progress: show a progress bar.
     """
     pairs = read_hpatches(root)[:limit]
+    return run_homography_cases(
+        root, lambda: load_homography_cases(pairs, resize), len(pairs), methods, max_keypoints, estimators,
+        ransac_th, device, progress, {"resize": str(resize)},
+    )
+
+
+def run_homography_cases(
+    root: Path | str,
+    load_cases: Callable[[], Iterable[HomographyCase]],
+    num_pairs: int,
+    methods: Sequence[str],
+    max_keypoints: int = 1024,
+    estimators: Sequence[str] = HOMOGRAPHY_ESTIMATORS,
+    ransac_th: dict[str, float] | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+    protocol: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The homography benchmark on any pairs with a known homography (HPatches, synthetic pairs).
+
+    Args:
+        root: what the cases come from (reported).
+        load_cases: returns a fresh iterable of the ``num_pairs`` cases (called once per method).
+        protocol: entries describing how the cases were made (e.g. resizing, seed), reported first.
+        Others: as :func:`run_homography_benchmark`.
+    """
     thresholds = {**HOMOGRAPHY_RANSAC_TH, **(ransac_th or {})}
     protocol = {
-        "resize": str(resize),
+        **(protocol or {}),
         "max_keypoints": max_keypoints,
         "estimators": list(estimators),
         "ransac_th_px": thresholds,
         "auc_thresholds_px": list(HOMOGRAPHY_AUC_THRESHOLDS),
     }
     return _run_methods(
-        "homography", root, protocol, methods, device, progress, len(pairs),
-        lambda: load_homography_cases(pairs, resize),
+        "homography", root, protocol, methods, device, progress, num_pairs, load_cases,
         lambda cases, method: evaluate_homography(cases, method, estimators, thresholds),
         summarize_homography,
     )
@@ -149,7 +175,7 @@ def _run_methods(
     for name in methods:
         method = Method(name, protocol["max_keypoints"], device)
         records = evaluate(_progress(load_cases(), num_pairs, name, progress), method)
-        results["methods"][name] = {"summary": summarize(records), "pairs": records}
+        results["methods"][name] = {"summary": summarize(records), "weights": method.weights, "pairs": records}
     return results
 
 
@@ -163,6 +189,9 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"Protocol: {protocol}. AUC and precision in %.",
         summary_table(summaries, "mean corner error (px)" if homography else "mean pose error (deg)"),
     ]
+    weights = weights_lines(results["methods"])
+    if weights:
+        parts.append(weights)
     if homography:
         parts += ["### Per sequence", per_group_table(summaries, "per_sequence", "sequence")]
     return "\n\n".join(parts) + "\n"

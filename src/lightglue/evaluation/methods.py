@@ -43,10 +43,12 @@ METHODS: dict[str, MethodConfig] = {
     "aliked+ratio": MethodConfig("aliked", "nn", ratio=0.8),
     "disk+mnn": MethodConfig("disk", "nn"),
     "disk+ratio": MethodConfig("disk", "nn", ratio=0.8),
+    "sift+lightglue": MethodConfig("sift", "lightglue"),
     "sift+mnn": MethodConfig("sift", "nn"),
     "sift+ratio": MethodConfig("sift", "nn", ratio=0.8),
 }
-"""The named methods. SIFT+LightGlue is absent: its weights are not available offline."""
+"""The named methods. ``sift+lightglue`` runs the official SIFT weights when the user has them,
+else the project's own file when the package ships one (``docs/models/sift_lightglue.md``)."""
 
 EXTRACTOR_DEFAULTS: dict[str, dict[str, Any]] = {
     "aliked": {"detection_threshold": 0.0},
@@ -137,6 +139,12 @@ class Method:
             raise ValueError(f"method {name!r} takes no matcher options, got {sorted(matcher_conf)}")
         self._cache: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
         self._cache_size = cache_size
+
+    @property
+    def weights(self) -> dict[str, str] | None:
+        """Name, short SHA-256 and path of the matcher's weight file (None for ``"nn"``)."""
+        found = getattr(self.matcher, "weights_provenance", None)
+        return found.as_dict() if found is not None else None
 
     def features(self, key: str, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Features ``[1, N, ...]`` of ``image [3, H, W]`` (not resized), cached under ``key``."""

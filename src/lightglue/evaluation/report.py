@@ -109,3 +109,10 @@ def per_group_table(summaries: dict[str, dict[str, Any]], key: str, group_name: 
                     [group, method, estimator, *(100 * e[a] for a in aucs), 100 * g["precision"], g["num_matches"]]
                 )
     return markdown_table(headers, rows)
+
+
+def weights_lines(methods: dict[str, dict[str, Any]]) -> str:
+    """``Weights: method: name (sha256 …)`` for every method whose record names its weights."""
+    found = [f"{name}: {m['weights']['name']} (sha256 {m['weights']['sha256']})" for name, m in methods.items()
+             if m.get("weights")]
+    return ("Weights: " + "; ".join(found) + ".") if found else ""

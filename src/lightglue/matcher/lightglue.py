@@ -23,7 +23,7 @@ from lightglue.matcher.assignment import MatchAssignment, TokenConfidence, filte
 from lightglue.matcher.config import FEATURE_PRESETS, PRUNING_MIN_KEYPOINTS, LightGlueConfig, make_config
 from lightglue.matcher.inputs import ImageInputs, parse_image_inputs
 from lightglue.matcher.layers import FourierPositionalEncoding, TransformerLayer
-from lightglue.weights import load_state_dict
+from lightglue.weights import WeightsProvenance, load_state_dict, resolve_weights, weights_provenance
 
 
 # flash=True lets torch pick any attention kernel; flash=False forces the plain math one.
@@ -122,6 +122,13 @@ class _CompiledForward:
         return self.eager(*args)
 
 
+def weights_file(weights: str) -> Path:
+    """The file that ``weights`` names: a path (``.pth``/``.pt`` or existing), else a canonical
+    name found by :func:`lightglue.weights.resolve_weights` (e.g. ``"sift_lightglue"``)."""
+    is_path = Path(str(weights)).suffix in (".pth", ".pt") or Path(str(weights)).exists()
+    return resolve_weights(Path(weights).stem, path=weights if is_path else None)
+
+
 class LightGlue(nn.Module):
     """LightGlue: match two sets of local features (ICCV 2023).
 
@@ -179,6 +186,7 @@ class LightGlue(nn.Module):
         self.token_confidence = nn.ModuleList([TokenConfidence(d) for _ in range(c.n_layers - 1)])
         thresholds = torch.from_numpy(c.confidence_thresholds())
         self.register_buffer("confidence_thresholds", thresholds, persistent=False)
+        self.weights_provenance: WeightsProvenance | None = None  # the file loaded, if any
         if c.weights is not None:
             self.load_weights(c.weights)
 
@@ -264,14 +272,16 @@ class LightGlue(nn.Module):
         """Load a state dict: a file path, or a canonical name found by the weights resolver.
 
         Old files with top-level ``self_attn.{i}`` / ``cross_attn.{i}`` keys are renamed.
-        Keys are checked strictly: a missing or unexpected key is an error.
+        Keys are checked strictly: a missing or unexpected key is an error. Half-precision
+        files load into the float32 model. The file that ran is kept in ``weights_provenance``.
         """
-        is_path = Path(str(weights)).suffix in (".pth", ".pt") or Path(str(weights)).exists()
-        state = load_state_dict(Path(weights).stem, path=weights if is_path else None)
+        file = weights_file(weights)
+        state = load_state_dict(file.stem, path=file)
         try:
             self.load_state_dict(rename_legacy_keys(state, self.conf.n_layers), strict=True)
         except RuntimeError as err:
             raise ValueError(f"Weights {weights!r} do not fit this LightGlue configuration: {err}") from None
+        self.weights_provenance = weights_provenance(file)
 
     # ------------------------------------------------------------------ forward
     def forward(self, data: dict) -> dict:
