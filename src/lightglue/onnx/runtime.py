@@ -87,6 +87,8 @@ class OnnxLightGlue:
         self.path = Path(path)
         self.manifest = Manifest.read(self.path)
         self.providers = providers or ["CPUExecutionProvider"]
+        self.conf = self.manifest.config
+        self.conf = self._configure(**overrides)
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
@@ -94,8 +96,6 @@ class OnnxLightGlue:
             name: ort.InferenceSession(str(self.path / name), options, providers=self.providers)
             for name in self.manifest.files()
         }
-        self.conf = self.manifest.config
-        self.conf = self._configure(**overrides)
 
     def _configure(self, **overrides):
         unknown = sorted(set(overrides) - set(self.OVERRIDES))
@@ -210,10 +210,18 @@ class OnnxLightGlue:
         threshold = np.array(self.conf.filter_threshold, np.float32)
         m0, m1, ms0, ms1 = (o[0] for o in self._sessions[graph].run(None, {**feeds, "threshold": threshold}))
         result.stop = stop
-        result.matches0[idx0] = np.where(m0 >= 0, idx1[np.maximum(m0, 0)], -1)
-        result.matches1[idx1] = np.where(m1 >= 0, idx0[np.maximum(m1, 0)], -1)
+        result.matches0[idx0] = _remap(m0, idx1)
+        result.matches1[idx1] = _remap(m1, idx0)
         result.scores0[idx0] = ms0
         result.scores1[idx1] = ms1
+
+
+def _remap(matches: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Match indices into a subset of points [K] (-1: none) -> indices ``index[matches]`` of the full set."""
+    out = np.full(matches.shape, -1, np.int64)
+    found = matches >= 0
+    out[found] = index[matches[found]]
+    return out
 
 
 def _to_torch(feats):
@@ -243,8 +251,8 @@ def _batch_outputs(results: list[_PairResult], in0: ImageInputs, in1: ImageInput
         "stop": np.zeros(b, np.int64), "prune0": np.zeros((b, m), np.int64), "prune1": np.zeros((b, n), np.int64),
     }
     for k, r in enumerate(results):
-        out["matches0"][k, real0[k]] = np.where(r.matches0 >= 0, np.flatnonzero(real1[k])[np.maximum(r.matches0, 0)], -1)
-        out["matches1"][k, real1[k]] = np.where(r.matches1 >= 0, np.flatnonzero(real0[k])[np.maximum(r.matches1, 0)], -1)
+        out["matches0"][k, real0[k]] = _remap(r.matches0, np.flatnonzero(real1[k]))
+        out["matches1"][k, real1[k]] = _remap(r.matches1, np.flatnonzero(real0[k]))
         out["matching_scores0"][k, real0[k]] = r.scores0
         out["matching_scores1"][k, real1[k]] = r.scores1
         out["stop"][k] = r.stop
