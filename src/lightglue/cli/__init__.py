@@ -31,6 +31,9 @@ def _register() -> None:
     from lightglue.cli import view
 
     main.add_command(view.view)
+    from lightglue.cli import export
+
+    main.add_command(export.export)
 
     from lightglue.cli import train
 
