@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from lightglue.collection.features_h5 import ImageFeatures, feature_record
-from lightglue.collection.h5store import H5Store
+from lightglue.collection.h5store import H5Store, Record
 from lightglue.collection.presets import Preset, resolve_device
 from lightglue.collection.workers import Prefetcher, RecordWriter, progress_bar
 from lightglue.image import load_image
@@ -97,6 +97,17 @@ def _to_image_features(feats: dict[str, torch.Tensor]) -> ImageFeatures:
     )
 
 
+ExtractEngine = Callable[[Path, list[str], H5Store, "ExtractReport", bool], None]
+
+
+def extract_record(extractor: torch.nn.Module, preset: Preset, name: str, image: torch.Tensor) -> Record:
+    """The ``features.h5`` record of one image ``[3, H, W]`` (ValueError/RuntimeError if it fails)."""
+    with torch.inference_mode():
+        feats = extractor.extract(image, resize=preset.resize)
+    uncertainty = max(image.shape[-2:]) / preset.resize if preset.resize else 1.0
+    return feature_record(name, _to_image_features(feats), uncertainty)
+
+
 def extract_collection(
     image_dir: str | os.PathLike,
     features_path: str | os.PathLike,
@@ -104,6 +115,7 @@ def extract_collection(
     names: Sequence[str] | None = None,
     progress: bool = True,
     device: torch.device | str | None = None,
+    engine: ExtractEngine | None = None,
 ) -> ExtractReport:
     """Extract local features of every image once, into an hloc-layout ``features.h5``.
 
@@ -117,6 +129,9 @@ def extract_collection(
         names: images to process (relative to ``image_dir``); default: :func:`list_images`.
         progress: show a progress bar.
         device: where the extractor runs (default: a CUDA GPU if there is one, else the CPU).
+        engine: extracts the images left instead of this process, e.g. on a cluster
+            (:class:`lightglue.collection.cluster.driver.ClusterExtractor`): called as
+            ``engine(image_dir, names, store, report, progress)``, fills ``report``.
     """
     image_dir = Path(image_dir)
     names = list(names) if names is not None else list_images(image_dir)
@@ -127,7 +142,13 @@ def extract_collection(
     done = store.keys()
     todo = [n for n in names if n not in done]
     report = ExtractReport(names=[n for n in names if n in done])
+    if engine is not None and todo:
+        engine(image_dir, todo, store, report, progress)
+        todo = []
     if not todo:
+        store.consolidate()
+        stored = done | set(report.extracted)
+        report.names = [n for n in names if n in stored]
         return report
 
     def load(name: str) -> tuple[str, torch.Tensor | Exception]:
@@ -144,17 +165,14 @@ def extract_collection(
         for name, image in loader:
             if not isinstance(image, Exception):
                 try:
-                    with torch.inference_mode():
-                        feats = extractor.extract(image, resize=preset.resize)
+                    record = extract_record(extractor, preset, name, image)
                 except (ValueError, RuntimeError) as err:
                     image = err
             if isinstance(image, Exception):
                 report.skipped[name] = str(image)
                 logger.warning("Skipping image %s: %s", name, image)
             else:
-                size = max(image.shape[-2:])
-                uncertainty = size / preset.resize if preset.resize else 1.0
-                writer.put([feature_record(name, _to_image_features(feats), uncertainty)])
+                writer.put([record])
                 report.extracted.append(name)
             bar.update(1)
     finally:

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from lightglue.collection.features_h5 import ImageFeatures, read_features
-from lightglue.collection.h5store import H5Store, item_keys
+from lightglue.collection.h5store import H5Store, Record, item_keys
 from lightglue.collection.matches_h5 import match_record, names_to_pair
 from lightglue.collection.pairs import Pair, unique_pairs
 from lightglue.collection.presets import Preset, resolve_device
@@ -82,8 +82,36 @@ class _FeatureCache:
         return self._items[name]
 
 
+MatchEngine = Callable[[list[list[Pair]], Path, H5Store, bool], int]
+
+
 def _batches(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def load_batch(
+    batch: Sequence[Pair], get: Callable[[str], dict[str, torch.Tensor]], device: torch.device
+) -> tuple[dict, dict]:
+    """Padded matcher inputs of a batch of pairs (``get``: image name -> :func:`_to_tensors`)."""
+    data0 = batch_to_device(batch_features([get(a) for a, _ in batch]), device)
+    data1 = batch_to_device(batch_features([get(b) for _, b in batch]), device)
+    return data0, data1
+
+
+def match_batch(matcher: torch.nn.Module, batch: Sequence[Pair], data0: dict, data1: dict) -> list[Record]:
+    """Match one padded batch (from :func:`load_batch`); one ``matches.h5`` record per pair."""
+    with torch.inference_mode():
+        out = matcher({"image0": data0, "image1": data1})
+    counts0 = data0["keypoint_mask"].sum(1).tolist()
+    return [
+        match_record(
+            a,
+            b,
+            out["matches0"][i, : counts0[i]].cpu().numpy(),
+            out["matching_scores0"][i, : counts0[i]].float().cpu().numpy(),
+        )
+        for i, (a, b) in enumerate(batch)
+    ]
 
 
 def match_collection(
@@ -95,6 +123,7 @@ def match_collection(
     cache_size: int = 512,
     progress: bool = True,
     device: torch.device | str | None = None,
+    engine: MatchEngine | None = None,
 ) -> MatchReport:
     """Match image pairs in batches, into an hloc-layout ``matches.h5``.
 
@@ -112,6 +141,9 @@ def match_collection(
         cache_size: images kept in memory.
         progress: show a progress bar.
         device: where the matcher runs (default: a CUDA GPU if there is one, else the CPU).
+        engine: does the batches left instead of this process, e.g. on a cluster
+            (:class:`lightglue.collection.cluster.driver.ClusterMatcher`): called as
+            ``engine(batches, features_path, store, progress)``, returns the pairs matched.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -140,35 +172,23 @@ def match_collection(
         return names_to_pair(*p) in done or names_to_pair(p[1], p[0]) in done
 
     todo = [b for b in _batches(valid, batch_size) if not all(is_done(p) for p in b)]
-    if todo:
+    if todo and engine is not None:
+        report.matched = engine(todo, Path(features_path), store, progress)
+    elif todo:
         dev = resolve_device(device)
         matcher = preset.build_matcher(dev)
         with h5py.File(features_path, "r") as f:
             cache = _FeatureCache(f, cache_size)
 
             def load(batch: list[Pair]) -> tuple[list[Pair], dict, dict]:
-                data0 = batch_to_device(batch_features([cache.get(a) for a, _ in batch]), dev)
-                data1 = batch_to_device(batch_features([cache.get(b) for _, b in batch]), dev)
-                return batch, data0, data1
+                return batch, *load_batch(batch, cache.get, dev)
 
             loader = Prefetcher(load(b) for b in todo)
             writer = RecordWriter(store)
             bar = progress_bar(sum(len(b) for b in todo), "match", "pair", progress)
             try:
                 for batch, data0, data1 in loader:
-                    with torch.inference_mode():
-                        out = matcher({"image0": data0, "image1": data1})
-                    counts0 = data0["keypoint_mask"].sum(1).tolist()
-                    records = [
-                        match_record(
-                            a,
-                            b,
-                            out["matches0"][i, : counts0[i]].cpu().numpy(),
-                            out["matching_scores0"][i, : counts0[i]].float().cpu().numpy(),
-                        )
-                        for i, (a, b) in enumerate(batch)
-                    ]
-                    writer.put(records)
+                    writer.put(match_batch(matcher, batch, data0, data1))
                     report.matched += len(batch)
                     bar.update(len(batch))
             finally:

@@ -137,17 +137,21 @@ def vlad_descriptors(
     centres = _kmeans(train, k, iters, rng)
     out = np.zeros((len(descriptors), k * train.shape[1]), np.float32)
     for i, d in enumerate(descriptors):
-        if not len(d):
-            continue
-        d = d.astype(np.float32)
-        assign = _nearest(d, centres)
-        resid = np.zeros_like(centres)
-        np.add.at(resid, assign, d - centres[assign])
-        resid /= np.linalg.norm(resid, axis=1, keepdims=True).clip(min=1e-12)
-        v = resid.reshape(-1)
-        v = np.sign(v) * np.sqrt(np.abs(v))
-        out[i] = v / max(float(np.linalg.norm(v)), 1e-12)
+        if len(d):
+            out[i] = vlad_encode(d, centres)
     return out
+
+
+def vlad_encode(descriptors: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """VLAD of one image's ``[N, D]`` local descriptors (N >= 1) over ``[K, D]`` centres: ``[K * D]``, unit norm."""
+    d = descriptors.astype(np.float32)
+    assign = _nearest(d, centres)
+    resid = np.zeros_like(centres)
+    np.add.at(resid, assign, d - centres[assign])
+    resid /= np.linalg.norm(resid, axis=1, keepdims=True).clip(min=1e-12)
+    v = resid.reshape(-1)
+    v = np.sign(v) * np.sqrt(np.abs(v))
+    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def retrieval_pairs(names: Sequence[str], global_descriptors: np.ndarray, num_neighbors: int) -> list[Pair]:
@@ -164,11 +168,6 @@ def retrieval_pairs(names: Sequence[str], global_descriptors: np.ndarray, num_ne
     m = len(names)
     if global_descriptors.shape[0] != m:
         raise ValueError(f"{m} names but {global_descriptors.shape[0]} descriptors.")
-    k = min(num_neighbors, m - 1)
-    if k < 1:
-        return []
-    sim = global_descriptors @ global_descriptors.T
-    np.fill_diagonal(sim, -np.inf)
-    top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
-    idx = sorted({(min(i, int(j)), max(i, int(j))) for i in range(m) for j in top[i]})
-    return [(names[i], names[j]) for i, j in idx]
+    from lightglue.collection.retrieval import iter_retrieval_pairs  # chunked: never an M x M matrix
+
+    return list(iter_retrieval_pairs(names, global_descriptors, num_neighbors))

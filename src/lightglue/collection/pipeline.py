@@ -23,11 +23,12 @@ import h5py
 
 from lightglue.collection import pairs as pairs_lib
 from lightglue.collection.colmap_db import build_database
-from lightglue.collection.extract import EmptyCollectionError, extract_collection, list_images
-from lightglue.collection.features_h5 import read_features
+from lightglue.collection.extract import EmptyCollectionError, ExtractEngine, extract_collection, list_images
 from lightglue.collection.h5store import item_keys
-from lightglue.collection.match import match_collection
+from lightglue.collection.mappers import check_mapper
+from lightglue.collection.match import MatchEngine, match_collection
 from lightglue.collection.presets import Preset
+from lightglue.collection.retrieval import vlad_from_features
 from lightglue.collection.reconstruct import ReconstructionSummary, incremental_mapping
 from lightglue.collection.render import render_reconstruction
 
@@ -58,14 +59,14 @@ def make_pairs(
         raise ValueError(f"Unknown pairs strategy {strategy!r}; choose from {PAIR_STRATEGIES}.")
     with h5py.File(features_path, "r") as f:
         names = sorted(item_keys(f))
-        if strategy == "retrieval":
-            descs = [read_features(f, n).descriptors for n in names]
+        if strategy == "retrieval":  # one image in memory at a time
+            global_descriptors = vlad_from_features(f, names, num_clusters)
     if strategy == "exhaustive":
         return pairs_lib.exhaustive_pairs(names)
     if strategy == "sequential":
         return pairs_lib.sequential_pairs(names, window)
     if strategy == "retrieval":
-        return pairs_lib.retrieval_pairs(names, pairs_lib.vlad_descriptors(descs, num_clusters), num_neighbors)
+        return pairs_lib.retrieval_pairs(names, global_descriptors, num_neighbors)
     if pairs_file is None:
         raise ValueError("The 'file' strategy needs a pairs file.")
     known = set(names)
@@ -107,23 +108,28 @@ def reconstruct_collection(
     verbose: bool = False,
     device: str | None = None,
     log: Callable[[str], Any] = logger.info,
+    engines: tuple[ExtractEngine | None, MatchEngine | None] = (None, None),
+    mapper: str = "incremental",
 ) -> ReconstructionSummary:
     """Photos to a 3D model: every stage, resumable, into ``out_dir``.
 
     ``out_dir`` receives ``features.h5``, ``pairs.txt``, ``matches.h5``, ``database.db``,
     ``sparse/`` (COLMAP model), ``points.ply``, ``reconstruction.png`` and ``summary.json``.
+    ``engines`` (extraction, matching) do those stages elsewhere, e.g. on a Ray cluster (see
+    :mod:`lightglue.collection.cluster`); ``mapper`` is ``"incremental"`` or ``"global"``.
 
     Raises:
         EmptyCollectionError: no image in ``image_dir``, or none could be read.
     """
     pairs_options = pairs_options or PairsOptions()
+    check_mapper(mapper)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     names = list_images(image_dir, exclude=out)
     log(f"{len(names)} images in {image_dir}")
     ext = _timed(
-        seconds, "extract", lambda: extract_collection(image_dir, out / "features.h5", preset, names, progress, device)
+        seconds, "extract", lambda: extract_collection(image_dir, out / "features.h5", preset, names, progress, device, engines[0])
     )
     if not ext.names:
         raise EmptyCollectionError(f"None of the {len(names)} images in {str(image_dir)!r} could be read.")
@@ -144,7 +150,8 @@ def reconstruct_collection(
         seconds,
         "match",
         lambda: match_collection(
-            out / "features.h5", pairs, out / "matches.h5", preset, batch_size, progress=progress, device=device
+            out / "features.h5", pairs, out / "matches.h5", preset, batch_size, progress=progress, device=device,
+            engine=engines[1],
         ),
     )
     db = _timed(
@@ -156,7 +163,7 @@ def reconstruct_collection(
     )
     log(f"database: {db.num_images} images, {db.num_matched_pairs} matched pairs, {db.num_verified_pairs} verified")
     rec, summary = _timed(
-        seconds, "mapping", lambda: incremental_mapping(out / "database.db", image_dir, out, verbose=verbose)
+        seconds, "mapping", lambda: incremental_mapping(out / "database.db", image_dir, out, verbose=verbose, mapper=mapper)
     )
     if rec is not None:
         _timed(seconds, "render", lambda: render_reconstruction(rec, out / "reconstruction.png"))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lightglue.collection._pycolmap import pycolmap
 from lightglue.collection.colmap_db import colmap_log_level
+from lightglue.collection.mappers import run_mapper
 
 
 @dataclass
@@ -83,6 +84,7 @@ def incremental_mapping(
     num_threads: int = -1,
     seed: int = 0,
     verbose: bool = False,
+    mapper: str = "incremental",
 ) -> tuple[pycolmap.Reconstruction | None, ReconstructionSummary]:
     """Run pycolmap's incremental mapper and export the largest model.
 
@@ -93,6 +95,7 @@ def incremental_mapping(
         num_threads: mapper threads (-1: all cores).
         seed: random seed of the mapper (RANSAC, initial pair), for repeatable runs.
         verbose: let pycolmap log at INFO level.
+        mapper: ``"incremental"`` or ``"global"`` (see :mod:`lightglue.collection.mappers`).
 
     Returns:
         The kept model (None if nothing could be reconstructed) and its summary.
@@ -101,10 +104,9 @@ def incremental_mapping(
     out_dir.mkdir(parents=True, exist_ok=True)
     with pycolmap.Database.open(db_path) as db:
         all_names = sorted(im.name for im in db.read_all_images())
-    options = pycolmap.IncrementalPipelineOptions(num_threads=num_threads, random_seed=seed)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".mapping-") as work:
         with colmap_log_level(0 if verbose else 2):
-            models = pycolmap.incremental_mapping(db_path, image_dir, work, options)
+            models = run_mapper(mapper, db_path, image_dir, work, num_threads, seed)
         if not models:
             return None, ReconstructionSummary(len(all_names), 0, 0, 0.0, 0.0, all_names)
         rec = max(models.values(), key=lambda r: (r.num_reg_images(), r.num_points3D()))

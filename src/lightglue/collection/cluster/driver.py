@@ -1,0 +1,194 @@
+"""The cluster twins of the local extraction and matching loops.
+
+:class:`ClusterExtractor` and :class:`ClusterMatcher` are *engines* for
+:func:`~lightglue.collection.extract.extract_collection` and
+:func:`~lightglue.collection.match.match_collection`: those functions still open the output
+store, check its configuration, find what a previous (possibly killed) run stored and pick
+the work left; the engine only replaces the loop that does that work. The driver reads the
+inputs (image file bytes, features from ``features.h5``), hands them to the actors by value
+(through Ray's object store: no shared filesystem needed), and writes every finished shard
+through the same :class:`~lightglue.collection.workers.RecordWriter` (atomic parts) as the
+local path. A driver killed at any moment therefore loses only unfinished shards, and a
+re-run does only the work that is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from lightglue.collection.cluster.actors import ExtractWorker, MatchWorker, ShardResult
+from lightglue.collection.cluster.connect import ClusterOptions, connect, require_ray, worker_resources
+from lightglue.collection.cluster.scheduler import ShardScheduler, WorkerStats, format_worker_stats
+from lightglue.collection.cluster.shards import ImageShard, MatchShard, image_shards, match_shards
+from lightglue.collection.extract import ExtractReport
+from lightglue.collection.features_h5 import read_features
+from lightglue.collection.h5store import H5Store
+from lightglue.collection.pairs import Pair
+from lightglue.collection.presets import Preset
+from lightglue.collection.workers import Prefetcher, RecordWriter, progress_bar
+
+logger = logging.getLogger(__name__)
+
+
+def _start_actors(worker_cls: type, options: ClusterOptions, preset: Preset, device: str | None) -> list[Any]:
+    """Start the actor pool (restarted by Ray when a process dies) and wait until it is up."""
+    ray = require_ray()
+    connect(options.address)
+    count, resources = worker_resources(options)
+    remote = ray.remote(max_restarts=-1, max_task_retries=0, **resources)(worker_cls)
+    actors = [remote.remote(preset, threads=options.cpus_per_worker, device=device) for _ in range(count)]
+    ray.get([a.ping.remote() for a in actors])
+    return actors
+
+
+def _stop_actors(actors: Sequence[Any]) -> None:
+    ray = require_ray()
+    for actor in actors:
+        ray.kill(actor, no_restart=True)
+
+
+class _Engine:
+    """Common state: the options and, after a run, the per-worker statistics."""
+
+    unit = "item"
+
+    def __init__(self, preset: Preset, options: ClusterOptions, device: str | None = None):
+        self.preset = preset
+        self.options = options
+        self.device = device
+        self.stats: list[WorkerStats] = []
+
+    def summary(self) -> str:
+        """The per-worker table of the last run (empty when nothing ran)."""
+        return format_worker_stats(self.stats, self.unit) if self.stats else ""
+
+
+class ClusterExtractor(_Engine):
+    """Extraction engine: image shards to :class:`ExtractWorker` actors."""
+
+    unit = "img"
+
+    def __call__(self, image_dir: Path, todo: Sequence[str], store: H5Store, report: ExtractReport,
+                 progress: bool) -> None:
+        """Extract ``todo`` into ``store``; fills ``report.extracted`` / ``report.skipped``."""
+        actors = _start_actors(ExtractWorker, self.options, self.preset, self.device)
+        scheduler: ShardScheduler[ImageShard] = ShardScheduler(
+            actors, lambda actor, payload: actor.extract.remote(payload)
+        )
+
+        def jobs():
+            for shard in image_shards(todo, max(1, self.options.shard_size // 32)):
+                payload = []
+                for name in shard.names:
+                    try:
+                        payload.append((name, (Path(image_dir) / name).read_bytes()))
+                    except OSError as err:  # unreadable here: a worker would fail on it too
+                        payload.append((name, b""))
+                        logger.debug("cannot read %s: %s", name, err)
+                yield shard, payload
+
+        writer = RecordWriter(store)
+        bar = progress_bar(len(todo), "extract", "img", progress)
+
+        def on_done(shard: ImageShard, result: ShardResult) -> None:
+            writer.put(result.records)
+            report.extracted.extend(r.key for r in result.records)
+            for name, reason in result.skipped.items():
+                report.skipped[name] = reason
+                logger.warning("Skipping image %s: %s", name, reason)
+            bar.update(shard.num_items)
+
+        loader = Prefetcher(jobs(), depth=2 * len(actors))
+        try:
+            scheduler.run(loader, on_done)
+        finally:
+            bar.close()
+            loader.close()
+            writer.close()
+            self.stats = scheduler.stats
+            _stop_actors(actors)
+
+
+class _FeatureRefs:
+    """Object-store references of image features, shared by the in-flight shards that need them.
+
+    An image is read from ``features.h5`` and put into the object store once while shards
+    that need it are in flight, and released when the last of them is done.
+    """
+
+    def __init__(self, f: h5py.File):
+        self._f = f
+        self._refs: dict[str, list[Any]] = {}  # name -> [ref, shards in flight]
+        self._lock = threading.Lock()
+
+    def acquire(self, names: Sequence[str]) -> dict[str, Any]:
+        ray = require_ray()
+        out = {}
+        for name in names:
+            with self._lock:
+                entry = self._refs.get(name)
+                if entry is not None:
+                    entry[1] += 1
+            if entry is None:
+                ref = ray.put(read_features(self._f, name))
+                with self._lock:
+                    entry = self._refs.setdefault(name, [ref, 0])
+                    entry[1] += 1
+            out[name] = entry[0]
+        return out
+
+    def release(self, names: Sequence[str]) -> None:
+        with self._lock:
+            for name in names:
+                entry = self._refs[name]
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._refs[name]
+
+
+class ClusterMatcher(_Engine):
+    """Matching engine: the local path's batches, grouped into shards, to :class:`MatchWorker` actors."""
+
+    unit = "pair"
+
+    def __call__(self, batches: Sequence[Sequence[Pair]], features_path: Path, store: H5Store,
+                 progress: bool) -> int:
+        """Match every batch into ``store``; returns the number of pairs matched."""
+        shards = match_shards(batches, self.options.shard_size)
+        actors = _start_actors(MatchWorker, self.options, self.preset, self.device)
+        scheduler: ShardScheduler[MatchShard] = ShardScheduler(
+            actors, lambda actor, payload: actor.match_refs.remote(*payload)
+        )
+        writer = RecordWriter(store)
+        bar = progress_bar(sum(s.num_items for s in shards), "match", "pair", progress)
+        matched = 0
+        with h5py.File(features_path, "r") as f:
+            refs = _FeatureRefs(f)
+
+            def jobs():
+                for shard in shards:
+                    yield shard, (shard.batches, refs.acquire(shard.images()))
+
+            def on_done(shard: MatchShard, result: ShardResult) -> None:
+                nonlocal matched
+                writer.put(result.records)
+                refs.release(shard.images())
+                matched += shard.num_items
+                bar.update(shard.num_items)
+
+            loader = Prefetcher(jobs(), depth=2 * len(actors))
+            try:
+                scheduler.run(loader, on_done)
+            finally:
+                bar.close()
+                loader.close()
+                writer.close()
+                self.stats = scheduler.stats
+                _stop_actors(actors)
+        return matched
