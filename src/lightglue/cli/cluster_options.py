@@ -8,7 +8,12 @@ import click
 
 
 def cluster_options(fn: Callable) -> Callable:
-    """``--cluster ADDRESS`` and ``--workers N``."""
+    """``--cluster ADDRESS``, ``--workers N`` and ``--shard-size N``."""
+    fn = click.option(
+        "--shard-size", type=click.IntRange(min=1), default=None,
+        help="Work per worker call with --cluster: pairs when matching, images when extracting. "
+             "[default: 256 pairs, 8 images]",
+    )(fn)
     fn = click.option(
         "--workers", type=click.IntRange(min=1), default=None,
         help="Ray actors to start with --cluster. [default: one per GPU of the cluster, else one per CPU]",
@@ -20,11 +25,11 @@ def cluster_options(fn: Callable) -> Callable:
     )(fn)
 
 
-def cluster_settings(cluster: str | None, workers: int | None) -> object | None:
+def cluster_settings(cluster: str | None, workers: int | None, shard_size: int | None) -> object | None:
     """The :class:`~lightglue.collection.cluster.connect.ClusterOptions` of the flags, or None (local run)."""
     if cluster is None:
-        if workers is not None:
-            raise click.UsageError("--workers needs --cluster.")
+        if workers is not None or shard_size is not None:
+            raise click.UsageError("--workers and --shard-size need --cluster.")
         return None
     from lightglue.collection.cluster.connect import ClusterOptions, ClusterUnavailableError, require_ray
 
@@ -32,7 +37,9 @@ def cluster_settings(cluster: str | None, workers: int | None) -> object | None:
         require_ray()
     except ClusterUnavailableError as err:
         raise click.ClickException(str(err)) from err
-    return ClusterOptions(address=cluster, workers=workers)
+    if shard_size is None:
+        return ClusterOptions(address=cluster, workers=workers)
+    return ClusterOptions(address=cluster, workers=workers, match_shard=shard_size, extract_shard=shard_size)
 
 
 def echo_worker_summary(title: str, engine: object | None, quiet: bool) -> None:

@@ -112,13 +112,14 @@ _device = click.option(
 @cluster_options
 @_quiet
 def extract(images: Path, out_dir: Path, preset: str, max_keypoints: int | None, resize: int | None,
-            device: str | None, cluster: str | None, workers: int | None, quiet: bool) -> None:
+            device: str | None, cluster: str | None, workers: int | None, shard_size: int | None,
+            quiet: bool) -> None:
     """Extract local features of every image in IMAGES once (hloc-compatible features.h5)."""
     from lightglue.collection.extract import EmptyCollectionError, extract_collection, list_images
     from lightglue.collection.h5store import MetadataMismatchError
 
     _setup_logging(quiet)
-    options = cluster_settings(cluster, workers)
+    options = cluster_settings(cluster, workers, shard_size)
     try:
         names = list_images(images, exclude=out_dir)
         chosen = _preset(preset, max_keypoints, resize)
@@ -190,7 +191,7 @@ def pairs(workdir: Path, strategy: str | None, window: int, num_neighbors: int, 
 @_quiet
 def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, out_path: Path | None,
                 preset: str, max_keypoints: int | None, resize: int | None, batch_size: int, device: str | None,
-                cluster: str | None, workers: int | None, quiet: bool) -> None:
+                cluster: str | None, workers: int | None, shard_size: int | None, quiet: bool) -> None:
     """Match the pairs of WORKDIR/pairs.txt in batches (hloc-compatible matches.h5)."""
     from lightglue.collection.h5store import MetadataMismatchError
     from lightglue.collection.match import match_collection
@@ -203,7 +204,7 @@ def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, o
     for path, verb in ((features, "extract"), (pairs_path, "pairs")):
         if not path.is_file():
             raise click.ClickException(f"No {path.name} at {path}: run 'lightglue {verb}' first.")
-    options = cluster_settings(cluster, workers)
+    options = cluster_settings(cluster, workers, shard_size)
     try:
         chosen = _preset(preset, max_keypoints, resize)
         engine = _engine("match", chosen, options, device)
@@ -235,14 +236,14 @@ def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, o
 def reconstruct(images: Path, out_dir: Path, preset: str, max_keypoints: int | None, resize: int | None,
                 strategy: str | None, window: int, num_neighbors: int, pairs_file: str | None, batch_size: int,
                 camera_mode: str, mapper: str, verbose: bool, device: str | None, cluster: str | None,
-                workers: int | None, quiet: bool) -> None:
+                workers: int | None, shard_size: int | None, quiet: bool) -> None:
     """Photos in IMAGES to a 3D model: extract, pairs, match-pairs, COLMAP database, mapping."""
     from lightglue.collection.h5store import MetadataMismatchError
     from lightglue.collection.pipeline import PairsOptions, reconstruct_collection
 
     _setup_logging(quiet)
     options = PairsOptions(_strategy(strategy, pairs_file), window, num_neighbors, pairs_file)
-    cluster_opts = cluster_settings(cluster, workers)
+    cluster_opts = cluster_settings(cluster, workers, shard_size)
     try:
         chosen = _preset(preset, max_keypoints, resize)
         engines = (_engine("extract", chosen, cluster_opts, device), _engine("match", chosen, cluster_opts, device))

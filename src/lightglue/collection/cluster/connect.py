@@ -33,13 +33,15 @@ class ClusterOptions:
         workers: actors to start (None: one per GPU when the cluster has GPUs, else one per
             ``cpus_per_worker`` CPUs).
         cpus_per_worker: CPUs reserved by each actor (also its torch thread count).
-        shard_size: pairs (matching) or images (extraction) per worker call.
+        match_shard: pairs per matching call (whole batches; a shard needs about 64 images).
+        extract_shard: images per extraction call.
     """
 
     address: str = "auto"
     workers: int | None = None
     cpus_per_worker: int = 1
-    shard_size: int = 256
+    match_shard: int = 256
+    extract_shard: int = 8
 
 
 def connect(address: str) -> None:

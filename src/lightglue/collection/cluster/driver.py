@@ -83,7 +83,7 @@ class ClusterExtractor(_Engine):
         )
 
         def jobs():
-            for shard in image_shards(todo, max(1, self.options.shard_size // 32)):
+            for shard in image_shards(todo, self.options.extract_shard):
                 payload = []
                 for name in shard.names:
                     try:
@@ -160,7 +160,7 @@ class ClusterMatcher(_Engine):
     def __call__(self, batches: Sequence[Sequence[Pair]], features_path: Path, store: H5Store,
                  progress: bool) -> int:
         """Match every batch into ``store``; returns the number of pairs matched."""
-        shards = match_shards(batches, self.options.shard_size)
+        shards = match_shards(batches, self.options.match_shard)
         actors = _start_actors(MatchWorker, self.options, self.preset, self.device)
         scheduler: ShardScheduler[MatchShard] = ShardScheduler(
             actors, lambda actor, payload: actor.match_refs.remote(*payload)

@@ -11,6 +11,7 @@ to ``on_done`` in the driver's thread, in completion order.
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -91,57 +92,83 @@ class ShardScheduler(Generic[S]):
         call: ``(actor, payload) -> ObjectRef`` of a :class:`ShardResult`.
         max_attempts: tries per shard before :class:`ShardFailedError`.
         depth: shards queued per actor at a time.
+        max_revivals: pings (0.2 s apart when they fail) a lost actor gets to come back.
+        revive_s: how long to wait for a lost actor when no other worker is left.
     """
 
-    def __init__(self, actors: Sequence[Any], call: Callable[[Any, Any], Any], max_attempts: int = 5, depth: int = 2):
+    def __init__(self, actors: Sequence[Any], call: Callable[[Any, Any], Any], max_attempts: int = 5, depth: int = 2,
+                 max_revivals: int = 50, revive_s: float = 600.0):
         self.actors = list(actors)
         self.call = call
         self.max_attempts = max_attempts
         self.depth = depth
+        self.max_revivals = max_revivals
+        self.revive_s = revive_s
         self.stats = [WorkerStats(f"worker-{k}") for k in range(len(self.actors))]
 
     def run(self, jobs: Iterable[tuple[S, Any]], on_done: Callable[[S, ShardResult], None]) -> None:
-        """Do every ``(shard, payload)`` of ``jobs``; ``on_done(shard, result)`` for each."""
+        """Do every ``(shard, payload)`` of ``jobs``; ``on_done(shard, result)`` for each.
+
+        A worker that lost a shard gets no new work until it answers a ping again (Ray
+        restarts its process); one that does not come back after ``max_revivals`` pings is
+        left out, and the run fails only when no worker is left.
+        """
         ray = require_ray()
         lost = _system_errors()
         source = iter(jobs)
         retry: collections.deque[tuple[S, Any, int]] = collections.deque()
         inflight: dict[Any, tuple[int, S, Any, int]] = {}
+        reviving: dict[Any, tuple[int, int]] = {}  # ping ref -> (actor, pings sent)
+        usable = [True] * len(self.actors)
         load = [0] * len(self.actors)
-        strikes = [0] * len(self.actors)  # consecutive losses; an actor lost 3 times in a row is dropped
         exhausted = False
         while True:
-            for k in sorted(range(len(self.actors)), key=load.__getitem__):
-                while load[k] < self.depth and strikes[k] < 3:
-                    if retry:
-                        shard, payload, attempt = retry.popleft()
-                    elif not exhausted:
-                        job = next(source, None)
-                        if job is None:
-                            exhausted = True
-                            break
-                        (shard, payload), attempt = job, 1
-                    else:
-                        break
-                    inflight[self.call(self.actors[k], payload)] = (k, shard, payload, attempt)
-                    load[k] += 1
-            if not inflight:
+            while retry or not exhausted:  # each job to the least loaded usable worker
+                free = [k for k in range(len(self.actors)) if usable[k] and load[k] < self.depth]
+                if not free:
+                    break
+                k = min(free, key=load.__getitem__)
                 if retry:
-                    raise ShardFailedError("Every worker was lost several times in a row; giving up.")
-                return
-            (ref,), _ = ray.wait(list(inflight), num_returns=1)
+                    shard, payload, attempt = retry.popleft()
+                else:
+                    job = next(source, None)
+                    if job is None:
+                        exhausted = True
+                        break
+                    (shard, payload), attempt = job, 1
+                inflight[self.call(self.actors[k], payload)] = (k, shard, payload, attempt)
+                load[k] += 1
+            if not inflight and not retry and exhausted:
+                return  # lost workers still restarting are not waited for
+            if not inflight and not reviving:
+                raise ShardFailedError("Every worker was lost and none came back; giving up.")
+            ready, _ = ray.wait([*inflight, *reviving], num_returns=1, timeout=None if inflight else self.revive_s)
+            if not ready:
+                raise ShardFailedError(f"Every worker was lost and none came back within {self.revive_s} s.")
+            ref = ready[0]
+            if ref in reviving:
+                k, pings = reviving.pop(ref)
+                try:
+                    ray.get(ref)
+                    usable[k] = True
+                except lost:
+                    if pings < self.max_revivals:
+                        time.sleep(0.2)
+                        reviving[self.actors[k].ping.remote()] = (k, pings + 1)
+                continue
             k, shard, payload, attempt = inflight.pop(ref)
             load[k] -= 1
             try:
                 result: ShardResult = ray.get(ref)
             except lost as err:
                 self.stats[k].retries += 1
-                strikes[k] += 1
                 if attempt >= self.max_attempts:
                     raise ShardFailedError(f"Shard {shard.index} was lost {attempt} times; last error: {err}") from err
                 retry.append((shard, payload, attempt + 1))
+                if usable[k]:
+                    usable[k] = False
+                    reviving[self.actors[k].ping.remote()] = (k, 1)
                 continue
-            strikes[k] = 0
             st = self.stats[k]
             if result.worker not in st.processes:
                 st.processes.append(result.worker)

@@ -6,8 +6,9 @@ fixed batches in pairs-file order; the padding of a batch changes the numbers in
 bits), so every pair is matched in exactly the batch, hence with exactly the numbers, of a
 single-machine run, whatever the sharding. Batches are grouped by the *tile* of their first
 pair: with images numbered in order of first appearance, the pair (i, j) lies in tile
-(i // block, j // block); a shard takes consecutive batches in tile order, so it needs about
-2 x block distinct images for up to block^2 pairs instead of two new images per pair.
+(i // block, j // block); a shard takes consecutive batches of one tile, so it needs about
+2 x block distinct images (plus a few where a batch crosses into the next tile) for up to
+block^2 pairs, instead of up to two new images per pair.
 """
 
 from __future__ import annotations
@@ -63,12 +64,14 @@ def match_shards(batches: Sequence[Sequence[Pair]], max_pairs: int = 256, block:
     shards: list[MatchShard] = []
     current: list[tuple[Pair, ...]] = []
     size = 0
+    current_tile = None
     for k in ranked:
         batch = tuple(tuple(p) for p in batches[k])
-        if current and size + len(batch) > max_pairs:
+        if current and (size + len(batch) > max_pairs or tile(batch) != current_tile):
             shards.append(MatchShard(len(shards), tuple(current)))
             current, size = [], 0
         current.append(batch)
+        current_tile = tile(batch)
         size += len(batch)
     if current:
         shards.append(MatchShard(len(shards), tuple(current)))
