@@ -73,11 +73,12 @@ class ClusterExtractor(_Engine):
     """Extraction engine: image shards to :class:`ExtractWorker` actors."""
 
     unit = "img"
+    worker_cls: type = ExtractWorker
 
     def __call__(self, image_dir: Path, todo: Sequence[str], store: H5Store, report: ExtractReport,
                  progress: bool) -> None:
         """Extract ``todo`` into ``store``; fills ``report.extracted`` / ``report.skipped``."""
-        actors = _start_actors(ExtractWorker, self.options, self.preset, self.device)
+        actors = _start_actors(self.worker_cls, self.options, self.preset, self.device)
         scheduler: ShardScheduler[ImageShard] = ShardScheduler(
             actors, lambda actor, payload: actor.extract.remote(payload)
         )
@@ -156,12 +157,13 @@ class ClusterMatcher(_Engine):
     """Matching engine: the local path's batches, grouped into shards, to :class:`MatchWorker` actors."""
 
     unit = "pair"
+    worker_cls: type = MatchWorker  # a subclass can replace the work (the benchmark's no-op matcher)
 
     def __call__(self, batches: Sequence[Sequence[Pair]], features_path: Path, store: H5Store,
                  progress: bool) -> int:
         """Match every batch into ``store``; returns the number of pairs matched."""
         shards = match_shards(batches, self.options.match_shard)
-        actors = _start_actors(MatchWorker, self.options, self.preset, self.device)
+        actors = _start_actors(self.worker_cls, self.options, self.preset, self.device)
         scheduler: ShardScheduler[MatchShard] = ShardScheduler(
             actors, lambda actor, payload: actor.match_refs.remote(*payload)
         )
