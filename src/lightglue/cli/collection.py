@@ -128,9 +128,9 @@ def extract(images: Path, out_dir: Path, preset: str, max_keypoints: int | None,
                                     device=device, engine=engine)
     except (EmptyCollectionError, OSError, MetadataMismatchError, ValueError, RuntimeError) as err:
         raise _fail(err) from err
-    echo_worker_summary("extract", engine, quiet)
     click.echo(f"features of {len(report.names)}/{len(names)} images in {out_dir / 'features.h5'} "
                f"({len(report.extracted)} extracted now)")
+    echo_worker_summary("extract", engine, quiet)
     _report_skipped(report.skipped)
 
 
@@ -212,9 +212,9 @@ def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, o
                                   progress=not quiet, device=device, engine=engine)
     except (OSError, ValueError, MetadataMismatchError, RuntimeError) as err:
         raise _fail(err) from err
-    echo_worker_summary("match", engine, quiet)
     rate = report.matched / report.seconds if report.seconds and report.matched else 0.0
     click.echo(f"{report.num_pairs} pairs in {out_path} ({report.matched} matched now, {rate:.2f} pairs/s)")
+    echo_worker_summary("match", engine, quiet)
 
 
 @click.command()

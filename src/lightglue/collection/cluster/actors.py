@@ -65,18 +65,23 @@ class ExtractWorker(_Worker):
         super().__init__(threads, device)
         self.preset = preset
         self.extractor = preset.build_extractor(self.device)
-        self._tmp = tempfile.mkdtemp(prefix="lightglue-extract-")
 
-    def extract(self, images: Sequence[tuple[str, bytes]]) -> ShardResult:
+    def extract(self, images: Sequence[tuple[str, bytes | str]]) -> ShardResult:
         """Features of each ``(name, file bytes)``; unreadable images go to ``skipped``.
 
         The bytes are decoded exactly as :func:`lightglue.image.load_image` decodes a file
-        (they are written to a temporary file with the image's extension and read back).
+        (they are written to a temporary file with the image's extension and read back). A
+        string instead of bytes is the reason the driver could not read the file.
         """
         start = time.perf_counter()
         result = ShardResult([], worker=_worker_id())
         for name, data in images:
-            path = Path(self._tmp) / f"image{Path(name).suffix}"
+            if isinstance(data, str):
+                result.skipped[name] = data
+                continue
+            fd, tmp = tempfile.mkstemp(prefix="lightglue-", suffix=Path(name).suffix)
+            os.close(fd)
+            path = Path(tmp)
             try:
                 path.write_bytes(data)
                 image = load_image(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -76,7 +75,3 @@ def worker_resources(options: ClusterOptions) -> tuple[int, dict[str, float]]:
         raise ValueError(f"workers must be >= 1, got {count}.")
     return count, per
 
-
-def torch_threads() -> int:
-    """Threads for torch inside an actor: the CPUs Ray gave it (``OMP_NUM_THREADS``), else 1."""
-    return max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,19 @@ class _Engine:
         """The per-worker table of the last run (empty when nothing ran)."""
         return format_worker_stats(self.stats, self.unit) if self.stats else ""
 
+    def _run(self, actors: list[Any], scheduler: ShardScheduler, jobs: Iterator[tuple[Any, Any]],
+             on_done: Callable[[Any, ShardResult], None], writer: RecordWriter, bar: Any) -> None:
+        """Run ``jobs`` (prepared in a thread, ahead of the workers); always close and stop everything."""
+        loader = Prefetcher(jobs, depth=2 * len(actors))
+        try:
+            scheduler.run(loader, on_done)
+        finally:
+            bar.close()
+            loader.close()
+            writer.close()
+            self.stats = scheduler.stats
+            _stop_actors(actors)
+
 
 class ClusterExtractor(_Engine):
     """Extraction engine: image shards to :class:`ExtractWorker` actors."""
@@ -89,9 +102,8 @@ class ClusterExtractor(_Engine):
                 for name in shard.names:
                     try:
                         payload.append((name, (Path(image_dir) / name).read_bytes()))
-                    except OSError as err:  # unreadable here: a worker would fail on it too
-                        payload.append((name, b""))
-                        logger.debug("cannot read %s: %s", name, err)
+                    except OSError as err:  # reported by the worker with the shard's results
+                        payload.append((name, f"Could not read image {name!r}: {err.strerror or err}."))
                 yield shard, payload
 
         writer = RecordWriter(store)
@@ -105,15 +117,7 @@ class ClusterExtractor(_Engine):
                 logger.warning("Skipping image %s: %s", name, reason)
             bar.update(shard.num_items)
 
-        loader = Prefetcher(jobs(), depth=2 * len(actors))
-        try:
-            scheduler.run(loader, on_done)
-        finally:
-            bar.close()
-            loader.close()
-            writer.close()
-            self.stats = scheduler.stats
-            _stop_actors(actors)
+        self._run(actors, scheduler, jobs(), on_done, writer, bar)
 
 
 class _FeatureRefs:
@@ -184,13 +188,5 @@ class ClusterMatcher(_Engine):
                 matched += shard.num_items
                 bar.update(shard.num_items)
 
-            loader = Prefetcher(jobs(), depth=2 * len(actors))
-            try:
-                scheduler.run(loader, on_done)
-            finally:
-                bar.close()
-                loader.close()
-                writer.close()
-                self.stats = scheduler.stats
-                _stop_actors(actors)
+            self._run(actors, scheduler, jobs(), on_done, writer, bar)
         return matched
