@@ -66,7 +66,7 @@ def test_vlad_from_features_reads_one_image_at_a_time_and_gives_the_same_descrip
 
 
 # Runs in a fresh interpreter so that ru_maxrss is this job's peak alone. Synthetic global
-# descriptors: 1000 "places", each image a noisy view of one, so true neighbours exist.
+# descriptors: M / 50 "places", each image a noisy view of one, so true neighbours exist.
 _SCALE_SCRIPT = textwrap.dedent(
     """
     import json, resource, sys, time
@@ -76,8 +76,8 @@ _SCALE_SCRIPT = textwrap.dedent(
 
     m, g, k, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     rng = np.random.default_rng(0)
-    place = rng.integers(0, 1000, m)
-    x = rng.normal(size=(1000, g)).astype(np.float32)[place]
+    place = rng.integers(0, m // 50, m)
+    x = rng.normal(size=(m // 50, g)).astype(np.float32)[place]
     x += 0.5 * rng.normal(size=x.shape).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     names = [f"city/{i:06d}.jpg" for i in range(m)]
