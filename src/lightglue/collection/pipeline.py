@@ -28,9 +28,9 @@ from lightglue.collection.h5store import item_keys
 from lightglue.collection.mappers import check_mapper
 from lightglue.collection.match import MatchEngine, match_collection
 from lightglue.collection.presets import Preset
-from lightglue.collection.retrieval import vlad_from_features
 from lightglue.collection.reconstruct import ReconstructionSummary, incremental_mapping
 from lightglue.collection.render import render_reconstruction
+from lightglue.collection.retrieval import vlad_from_features
 
 logger = logging.getLogger(__name__)
 
