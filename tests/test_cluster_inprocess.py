@@ -3,6 +3,8 @@ resume, unreadable images, a worker killed mid-run. Multi-node runs: test_cluste
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import signal
 import time
@@ -23,8 +25,10 @@ from lightglue.collection.cluster.scheduler import ShardScheduler  # noqa: E402
 from lightglue.collection.cluster.shards import match_shards  # noqa: E402
 from lightglue.collection.extract import extract_collection  # noqa: E402
 from lightglue.collection.features_h5 import ImageFeatures, feature_record  # noqa: E402
+from lightglue.collection.fingerprint import HASH_ATTR  # noqa: E402
 from lightglue.collection.h5store import H5Store  # noqa: E402
 from lightglue.collection.match import _batches, match_collection  # noqa: E402
+from lightglue.collection.matches_h5 import PAIR_KEYS_ATTR  # noqa: E402
 from lightglue.collection.pairs import exhaustive_pairs  # noqa: E402
 from lightglue.collection.presets import get_preset  # noqa: E402
 
@@ -52,11 +56,12 @@ def local_ray():
         ray.shutdown()
 
 
-def _features(path: Path, num_images: int = 6) -> list[str]:
-    """Noisy views of one random point set, with different keypoint counts (padding in batches)."""
+def _features(path: Path, num_images: int = 6, names: list[str] | None = None) -> list[str]:
+    """Noisy views of one random point set, with different keypoint counts (padding in batches),
+    each stamped with a (made-up) image content hash as extraction stamps it."""
     rng = np.random.default_rng(0)
     base, desc = rng.uniform(0, 600, (128, 2)), rng.normal(size=(128, 128))
-    names = [f"view{i}.jpg" for i in range(num_images)]
+    names = names or [f"view{i}.jpg" for i in range(num_images)]
     records = []
     for i, name in enumerate(names):
         n = 80 + 6 * i
@@ -65,6 +70,7 @@ def _features(path: Path, num_images: int = 6) -> list[str]:
             keypoints=(base[:n] + [3.0 * i, 2.0 * i] + rng.normal(size=(n, 2))).astype(np.float32),
             descriptors=(d / np.linalg.norm(d, axis=1, keepdims=True)).astype(np.float32),
             scores=rng.uniform(size=n).astype(np.float32), image_size=np.array([640, 480]))))
+        records[-1] = dataclasses.replace(records[-1], group_attrs={HASH_ATTR: f"{i:064x}"})
     store = H5Store(path)
     store.append(records)
     store.consolidate()
@@ -72,12 +78,15 @@ def _features(path: Path, num_images: int = 6) -> list[str]:
 
 
 def _contents(path: Path) -> dict[str, np.ndarray]:
-    """Every dataset of an HDF5 file (and its attributes), by path."""
+    """Every dataset of an HDF5 file and every attribute (of the file, groups and datasets), by path."""
     out = {}
     with h5py.File(path, "r") as f:
         out["/attrs"] = np.array(sorted((k, str(v)) for k, v in f.attrs.items()))
 
         def visit(name, obj):
+            if isinstance(obj, h5py.Group):
+                for k, v in obj.attrs.items():
+                    out[f"{name}@{k}"] = np.asarray(v)
             if isinstance(obj, h5py.Dataset):
                 out[name] = obj[()]
                 for k, v in obj.attrs.items():
@@ -146,8 +155,16 @@ def test_cluster_extraction_gives_the_local_features_and_reports_unreadable_imag
     assert sorted(report.extracted) == local.extracted
     assert list(report.skipped) == ["broken.jpg"] and "corrupt" in report.skipped["broken.jpg"]
     assert "broken.jpg" in report.skipped["broken.jpg"] and "/tmp" not in report.skipped["broken.jpg"]
-    _assert_same_file(tmp_path / "local.h5", tmp_path / "cluster.h5")
+    _assert_same_file(tmp_path / "local.h5", tmp_path / "cluster.h5")  # image fingerprints included
+    with h5py.File(tmp_path / "cluster.h5", "r") as f:
+        assert f["b.jpg"].attrs[HASH_ATTR] == hashlib.sha256((photos / "b.jpg").read_bytes()).hexdigest()
     assert sum(s.failures for s in engine.stats) == 1 and sum(s.items for s in engine.stats) == 3
+    # b.jpg replaced by another photo: both paths extract it (and only it) again.
+    cv2.imwrite(str(photos / "b.jpg"), _texture(7))
+    local = extract_collection(photos, tmp_path / "local.h5", PRESET, names, progress=False)
+    report = extract_collection(photos, tmp_path / "cluster.h5", PRESET, names, progress=False, engine=engine)
+    assert report.extracted == local.extracted == ["b.jpg"]
+    _assert_same_file(tmp_path / "local.h5", tmp_path / "cluster.h5")
 
 
 def test_a_worker_killed_mid_run_is_restarted_and_its_shards_redone(local_ray, matched, tmp_path):
@@ -157,7 +174,8 @@ def test_a_worker_killed_mid_run_is_restarted_and_its_shards_redone(local_ray, m
     actors = [remote.remote(PRESET) for _ in range(2)]
     victim = int(ray.get(actors[0].ping.remote()).rpartition(":")[2])
     ray.get(actors[1].ping.remote())
-    store = H5Store(tmp_path / "cluster.h5", {"lightglue_matcher": PRESET.matcher_fingerprint()})
+    store = H5Store(tmp_path / "cluster.h5", {"lightglue_matcher": PRESET.matcher_fingerprint(),
+                                              PAIR_KEYS_ATTR: "hloc"})  # as match_collection opens it
     results = []
     with h5py.File(data / "features.h5", "r") as f:
         refs = _FeatureRefs(f)
@@ -166,7 +184,8 @@ def test_a_worker_killed_mid_run_is_restarted_and_its_shards_redone(local_ray, m
             for shard in shards:
                 if shard.index == 3:  # worker-0 holds shards 0 and 2 in flight by now
                     os.kill(victim, signal.SIGKILL)
-                yield shard, (shard.batches, refs.acquire(shard.images()))
+                images = shard.images()  # what ClusterMatcher sends: the file's key scheme, the images' hashes
+                yield shard, (shard.batches, refs.acquire(images), "hloc", {n: f[n].attrs[HASH_ATTR] for n in images})
 
         scheduler = ShardScheduler(actors, lambda actor, payload: actor.match_refs.remote(*payload))
         scheduler.run(jobs(), lambda shard, result: results.append(result))
@@ -211,3 +230,34 @@ def test_match_pairs_verb_with_cluster_prints_one_table_per_run(local_ray, match
     _assert_same_file(data / "local.h5", work / "matches.h5")
     result = CliRunner().invoke(main, ["match-pairs", str(work), "--workers", "2"])
     assert result.exit_code == 2 and "--workers and --shard-size need --cluster" in result.output
+
+
+def test_match_pairs_verb_with_cluster_uses_the_local_keys_and_reads_encoded_pairs(local_ray, tmp_path):
+    """Names that hloc's keys cannot tell apart ('a/b.jpg', 'a-b.jpg': collision-free keys) and
+    a name with a space (a percent-encoded pairs file): the cluster run writes the local file."""
+    from click.testing import CliRunner
+
+    from lightglue.cli import main
+    from lightglue.collection.pairs import QUOTED_HEADER, write_pairs
+
+    work = {label: tmp_path / label for label in ("local", "cluster")}
+    for folder in work.values():
+        folder.mkdir()
+        names = _features(folder / "features.h5", names=["a/b.jpg", "a-b.jpg", "c d.jpg", "e.jpg"])
+        write_pairs(exhaustive_pairs(names), folder / "pairs.txt")
+    assert (work["local"] / "pairs.txt").read_text().splitlines()[0] == QUOTED_HEADER
+    common = ["--max-keypoints", "128", "--resize", "320", "--batch-size", "4"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each actor runs
+    try:
+        result = CliRunner().invoke(main, ["match-pairs", str(work["local"]), *common])
+    finally:
+        torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["match-pairs", str(work["cluster"]), *common, "--cluster", "local",
+                                       "--workers", "2", "--shard-size", "4"])
+    assert result.exit_code == 0, result.output
+    assert "6 pairs in" in result.stdout and "(6 matched now" in result.stdout
+    with h5py.File(work["cluster"] / "matches.h5", "r") as f:
+        assert f.attrs[PAIR_KEYS_ATTR] == "quoted"
+    _assert_same_file(work["local"] / "matches.h5", work["cluster"] / "matches.h5")

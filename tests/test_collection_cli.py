@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,22 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from collection_helpers import CLI, ENV, synthetic_features, texture
 from lightglue.cli import main
-from lightglue.collection.features_h5 import ImageFeatures, feature_record
 from lightglue.collection.h5store import H5Store
 from lightglue.collection.pairs import exhaustive_pairs, write_pairs
-
-CLI = [sys.executable, "-c", "from lightglue.cli import main; main()"]
-# One torch thread in the subprocesses: their results do not depend on it (both runs use the
-# same), and it keeps them fast when other processes compete for the cores.
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def _texture(seed: int, shape=(240, 320)) -> np.ndarray:
-    """A blurred random texture with structure at several scales (uint8 RGB)."""
-    rng = np.random.default_rng(seed)
-    img = sum(cv2.resize(rng.uniform(0, 255, (s, s * 4 // 3, 3)), shape[::-1]) for s in (6, 24, 96)) / 3
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):
@@ -48,7 +35,7 @@ def test_corrupt_image_is_reported_and_skipped(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(3):
-        cv2.imwrite(str(photos / f"img{i}.png"), _texture(i))
+        cv2.imwrite(str(photos / f"img{i}.png"), texture(i))
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg" * 10)
     out = photos / "work"  # the output folder inside the image folder
     args = ["extract", str(photos), "--out", str(out), "--max-keypoints", "128", "--resize", "320", "-q"]
@@ -66,9 +53,9 @@ def test_corrupt_image_is_reported_and_skipped(tmp_path):
     # Outputs written inside the image folder are not taken for photos.
     result = CliRunner().invoke(main, ["show-pair", str(out), "img0.png", "img1.png", "--images", str(photos)])
     assert result.exit_code == 1 and "run 'lightglue match-pairs' first" in result.output
-    cv2.imwrite(str(out / "picture.png"), _texture(7))
+    cv2.imwrite(str(out / "picture.png"), texture(7))
     (photos / ".hidden").mkdir()
-    cv2.imwrite(str(photos / ".hidden" / "x.png"), _texture(8))
+    cv2.imwrite(str(photos / ".hidden" / "x.png"), texture(8))
     result = CliRunner().invoke(main, args)
     assert "features of 3/4 images" in result.stdout and "(0 extracted now)" in result.stdout
     assert CliRunner().invoke(main, ["pairs", str(out)]).exit_code == 0
@@ -85,33 +72,6 @@ def test_corrupt_image_is_reported_and_skipped(tmp_path):
     # Matching with another extractor's preset is refused with a clear message.
     result = CliRunner().invoke(main, ["match-pairs", str(out), "--preset", "disk+lightglue", "-q"])
     assert result.exit_code == 1 and "disk" in result.output.lower()
-
-
-def _synthetic_features(path: Path, num_images: int = 8, n: int = 128) -> list[str]:
-    """features.h5 of images that see one random scene with small shifts (matchable)."""
-    rng = np.random.default_rng(0)
-    base_kpts = rng.uniform(0, [640, 480], (n, 2))
-    base_desc = rng.normal(size=(n, 128))
-    store = H5Store(path)
-    names = [f"frame{i:03d}.jpg" for i in range(num_images)]
-    records = []
-    for i, name in enumerate(names):
-        desc = base_desc + 0.3 * rng.normal(size=base_desc.shape)
-        perm = rng.permutation(n)
-        records.append(
-            feature_record(
-                name,
-                ImageFeatures(
-                    keypoints=(base_kpts + [3.0 * i, 2.0 * i] + rng.normal(size=(n, 2)))[perm].astype(np.float32),
-                    descriptors=(desc / np.linalg.norm(desc, axis=1, keepdims=True))[perm].astype(np.float32),
-                    scores=rng.uniform(size=n),
-                    image_size=np.array([640, 480]),
-                ),
-            )
-        )
-    store.append(records)
-    store.consolidate()
-    return names
 
 
 def _all_matches(path: Path) -> dict[str, np.ndarray]:
@@ -138,7 +98,7 @@ def _kill_after_first_part(cmd: list[str], parts: Path) -> None:
 
 
 def test_killed_match_run_resumes_to_the_same_matches(tmp_path):
-    names = _synthetic_features(tmp_path / "features.h5")
+    names = synthetic_features(tmp_path / "features.h5")
     write_pairs(exhaustive_pairs(names), tmp_path / "pairs.txt")  # 28 pairs
     args = ["match-pairs", str(tmp_path), "--batch-size", "2", "-q"]
 
@@ -167,7 +127,7 @@ def test_killed_match_run_resumes_to_the_same_matches(tmp_path):
 
 @pytest.mark.parametrize("strategy,extra,count", [("sequential", ["--window", "2"], 13), ("retrieval", [], 7)])
 def test_pairs_verb_strategies(tmp_path, strategy, extra, count):
-    _synthetic_features(tmp_path / "features.h5")
+    synthetic_features(tmp_path / "features.h5")
     args = ["pairs", str(tmp_path), "--strategy", strategy, *extra]
     if strategy == "retrieval":
         args += ["--num-neighbors", "1"]
@@ -183,7 +143,7 @@ def test_killed_extract_run_resumes_to_the_same_features(tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
     for i in range(5):
-        cv2.imwrite(str(photos / f"img{i}.png"), _texture(10 + i))
+        cv2.imwrite(str(photos / f"img{i}.png"), texture(10 + i))
     args = ["extract", str(photos), "--max-keypoints", "128", "--resize", "320", "-q"]
     reference = subprocess.run([*CLI, *args, "--out", str(tmp_path / "ref")], capture_output=True, env=ENV)
     assert reference.returncode == 0, reference.stderr

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import pytest
@@ -101,3 +107,37 @@ def test_mapping_exports_model_ply_and_picture(synthetic):
     png = render_reconstruction(rec, root / "out" / "reconstruction.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in (root / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_rebuilt_database_is_not_corrupted_by_the_journal_of_a_killed_process(synthetic):
+    """A process killed while it had the database open in WAL mode (as COLMAP opens it)
+    leaves ``-wal`` / ``-shm``; the next build must not let SQLite replay that old log."""
+    root, names = synthetic
+    db_path = root / "wal" / "database.db"
+    pairs = exhaustive_pairs(names)
+    build_database(db_path, root / "features.h5", root / "matches.h5", pairs)
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom lightglue.collection._pycolmap import pycolmap\n"
+         "db = pycolmap.Database.open(sys.argv[1])\n"
+         "db.clear_two_view_geometries()\ndb.clear_matches()\n"
+         "for _ in range(20):\n"
+         "    db.write_camera(pycolmap.Camera(model='SIMPLE_RADIAL', width=9, height=9, params=[9, 4, 4, 0]))\n"
+         "print('written', flush=True)\ntime.sleep(300)\n", str(db_path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert writer.stdout.readline().strip() == "written"
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    writer.stdout.close()
+    assert os.path.getsize(f"{db_path}-wal") > 0  # the killed process's log is left behind
+
+    summary = build_database(db_path, root / "features.h5", root / "matches.h5", pairs)
+    assert summary.num_matched_pairs == 15
+    with sqlite3.connect(db_path) as con:
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert con.execute("SELECT COUNT(*) FROM cameras").fetchone() == (6,)
+        assert con.execute("SELECT COUNT(*) FROM matches").fetchone() == (15,)
+        assert con.execute("SELECT COUNT(*) FROM two_view_geometries").fetchone()[0] == summary.num_verified_pairs
+    con.close()
+    assert sorted(p.name for p in db_path.parent.iterdir()) == ["database.db"]

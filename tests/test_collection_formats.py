@@ -8,7 +8,7 @@ import pytest
 
 from lightglue.collection.features_h5 import ImageFeatures, feature_record, read_features
 from lightglue.collection.h5store import H5Store, MetadataMismatchError, Record
-from lightglue.collection.matches_h5 import match_record, names_to_pair, read_matches
+from lightglue.collection.matches_h5 import find_pair, match_record, names_to_pair, read_matches
 
 
 def _features(n: int, d: int = 8, seed: int = 0) -> ImageFeatures:
@@ -97,7 +97,8 @@ def test_store_survives_leftovers_of_a_killed_run(tmp_path):
     store.append([_rec("a", 1)])
     store.consolidate()
     # A killed run can leave: a half-written temporary part, a half-written temporary main
-    # file, and a part already merged into the main file (killed before deleting it).
+    # file, and a part already merged into the main file (killed before deleting it), or one
+    # holding a newer copy of an item (stored again: a replaced image, a repaired record).
     store.append([_rec("a", 99), _rec("b", 2)])
     (store.parts_dir / ".00000009.h5.123.abcd.tmp").write_bytes(b"\x89HDF garbage")
     (tmp_path / ".s.h5.123.abcd.tmp").write_bytes(b"garbage")
@@ -105,7 +106,7 @@ def test_store_survives_leftovers_of_a_killed_run(tmp_path):
     store.consolidate()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
     with h5py.File(tmp_path / "s.h5", "r") as f:
-        assert f["a/x"][0] == 1  # the main file's copy wins
+        assert f["a/x"][0] == 99  # the newest copy wins
         assert f["b/x"][0] == 2
 
 
@@ -114,3 +115,16 @@ def test_store_refuses_a_file_made_with_another_configuration(tmp_path):
     H5Store(tmp_path / "s.h5", {"conf": "one"})
     with pytest.raises(MetadataMismatchError, match="conf"):
         H5Store(tmp_path / "s.h5", {"conf": "two"})
+
+
+def test_pairs_stored_under_old_hloc_keys_are_found_and_image_groups_are_not(tmp_path):
+    with h5py.File(tmp_path / "matches.h5", "w") as f:
+        f.create_dataset("a.jpg_b.jpg/matches0", data=np.array([1, -1], np.int16))  # old hloc key
+        f.create_dataset("a.jpg_b.jpg/matching_scores0", data=np.array([0.5, 0.0], np.float16))
+        f.create_dataset("x_y.jpg/z.jpg/matches0", data=np.array([0]))  # an image named x_y.jpg
+    with h5py.File(tmp_path / "matches.h5", "r") as f:
+        assert find_pair(f, "b.jpg", "a.jpg") == ("a.jpg_b.jpg", True)
+        m, s = read_matches(f, "a.jpg", "b.jpg")
+        np.testing.assert_array_equal(m, [[0, 1]])
+        np.testing.assert_allclose(s, [0.5])
+        assert find_pair(f, "x", "y.jpg") is None  # "x_y.jpg" is an image's group, not this pair

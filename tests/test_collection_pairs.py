@@ -33,7 +33,7 @@ def test_pairs_file_roundtrip_dedupes_and_reports_bad_lines(tmp_path):
     path = tmp_path / "pairs.txt"
     write_pairs([("a", "b"), ("c", "d")], path)
     assert path.read_text() == "a b\nc d\n"
-    path.write_text("# comment\na b extra columns\n\nb a\nc d\n")
+    path.write_text("# comment\na b 0 90 1.5e2\n\nb a\nc d\n")  # numeric columns (SuperGlue's) are allowed
     assert read_pairs(path) == [("a", "b"), ("c", "d")]
     path.write_text("a b\nlonely\n")
     with pytest.raises(ValueError, match=":2:"):
@@ -85,3 +85,18 @@ def test_presets_and_overrides():
         get_preset("orb+bf")
     with pytest.raises(ValueError):
         get_preset("aliked+lightglue", max_keypoints=0)
+
+
+def test_write_pairs_streams_and_encodes_the_lines_before_the_first_odd_name(tmp_path):
+    from lightglue.collection.pairs import QUOTED_HEADER
+
+    def stream():  # a generator (as retrieval's pairs): write_pairs cannot look ahead
+        yield from [("100%.jpg", "a.jpg"), ("a.jpg", "b.jpg"), ("my photo.jpg", "a.jpg"), ("b.jpg", "c.jpg")]
+
+    path = tmp_path / "pairs.txt"
+    write_pairs(stream(), path)
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        QUOTED_HEADER, "100%25.jpg a.jpg", "a.jpg b.jpg", "my%20photo.jpg a.jpg", "b.jpg c.jpg"
+    ]
+    assert read_pairs(path) == list(stream())
+    assert [p.name for p in tmp_path.iterdir()] == ["pairs.txt"]  # no temporary file left

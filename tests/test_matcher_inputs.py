@@ -79,9 +79,10 @@ def test_sift_needs_scales_and_orientations():
     assert out["matches0"].shape == (1, 10)
 
 
-def test_unknown_option_and_features():
-    with pytest.raises(TypeError, match="Unknown LightGlue option"):
-        LightGlue("aliked", depth_confidense=0.9)
+def test_unknown_option_warns_and_unknown_features_raise():
+    with pytest.warns(UserWarning, match="unknown option 'depth_confidense' is ignored; did you mean 'depth_confidence'"):
+        model = LightGlue("aliked", depth_confidense=0.9)
+    assert model.conf.depth_confidence == 0.95
     with pytest.raises(ValueError, match="Unsupported features"):
         LightGlue("orb")
 
@@ -136,3 +137,45 @@ def test_small_images_are_not_pruned_above_the_minimum(golden):
         out = LightGlue("aliked", pruning_min_keypoints=5000).eval()(data)
     stop = int(out["stop"][0])
     assert (out["prune0"] == 1).all() and (out["prune1"] == 1).all() and stop >= 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_descriptors_of_another_float_dtype_are_converted(matcher, dtype):
+    f0, f1 = feats(40), feats(45)
+    with torch.inference_mode():
+        ref = matcher({"image0": f0, "image1": f1})
+        low0, low1 = ({**f, "descriptors": f["descriptors"].to(dtype)} for f in (f0, f1))
+        out = matcher({"image0": low0, "image1": low1})
+        exact = matcher({"image0": {**f0, "descriptors": low0["descriptors"].float()},
+                         "image1": {**f1, "descriptors": low1["descriptors"].float()}})
+    assert out["matching_scores0"].dtype == torch.float32
+    assert torch.equal(out["matches0"], exact["matches0"])  # the same as converting by hand
+    assert torch.equal(out["matching_scores0"], exact["matching_scores0"])
+    if dtype == torch.float64:
+        assert torch.equal(out["matches0"], ref["matches0"])
+
+
+@pytest.mark.parametrize("key", ["keypoints", "descriptors"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_or_inf_input_names_the_image_element_and_index(matcher, key, bad):
+    f0, f1 = feats(20, b=2), feats(30, b=2)
+    f1[key][1, 17, 0] = bad
+    with pytest.raises(ValueError, match=rf"'image1': {key} holds NaN or infinite values at batch element 1, keypoint index 17"):
+        matcher({"image0": f0, "image1": f1})
+
+
+def test_nan_in_padding_is_ignored_and_sift_scales_are_checked(matcher):
+    f0, f1 = feats(20, b=2), feats(30, b=2)
+    f0["keypoint_mask"] = torch.ones(2, 20, dtype=torch.bool)
+    f0["keypoint_mask"][0, 15:] = False
+    f0["descriptors"][0, 18] = float("nan")  # padding: never looked at
+    with torch.inference_mode():
+        out = matcher({"image0": f0, "image1": f1})
+    assert (out["matches0"][0, 15:] == -1).all()
+    model = LightGlue(features=None, input_dim=128, add_scale_ori=True).eval()
+    s0, s1 = feats(10), feats(12)
+    for f, n in ((s0, 10), (s1, 12)):
+        f["scales"], f["oris"] = torch.ones(1, n), torch.zeros(1, n)
+    s0["oris"][0, 3] = float("nan")
+    with pytest.raises(ValueError, match="'image0': oris holds NaN.*keypoint index 3"):
+        model({"image0": s0, "image1": s1})

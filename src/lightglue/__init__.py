@@ -1,9 +1,9 @@
 """lightglue: sparse local-feature matching with LightGlue (ICCV 2023).
 
-Public API, compatible with the official package::
+Public API, the official package's names::
 
-    from lightglue import LightGlue, ALIKED, DISK, SIFT, SuperPoint
-    from lightglue.utils import load_image, rbd, match_pair
+    from lightglue import LightGlue, SuperPoint, DISK, SIFT, ALIKED, DoGHardNet, match_pair, viz2d
+    from lightglue.utils import load_image, rbd
 
 Names are resolved lazily so that ``import lightglue`` stays cheap (the CLI starts fast).
 """
@@ -20,13 +20,18 @@ _EXPORTS = {
     "DISK": "lightglue.extractors",
     "SIFT": "lightglue.extractors",
     "SuperPoint": "lightglue.extractors",
+    "DoGHardNet": "lightglue.extractors",
     "Extractor": "lightglue.extractors",
+    "match_pair": "lightglue.utils",
 }
+_SUBMODULES = ("utils", "viz2d")
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [*_EXPORTS, *_SUBMODULES, "__version__"]
 
 
 def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"lightglue.{name}")
     raise AttributeError(f"module 'lightglue' has no attribute {name!r}")

@@ -85,7 +85,7 @@ def numpy_image_to_torch(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image) / max_value).float()
 
 
-def _resize_array(image: np.ndarray, size: int | tuple[int, int], fn: str = "max", interp: str = "area") -> np.ndarray:
+def resize_array(image: np.ndarray, size: int | tuple[int, int], fn: str = "max", interp: str = "area") -> np.ndarray:
     """Resize an ``[H, W, ...]`` array with OpenCV (the official ``load_image`` resizing).
 
     Args:
@@ -122,7 +122,7 @@ def load_image(path: str | os.PathLike, resize: int | tuple[int, int] | None = N
     """
     image = read_image(path)
     if resize is not None:
-        image = _resize_array(image, resize, **kwargs)
+        image = resize_array(image, resize, **kwargs)
     return numpy_image_to_torch(image)
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from lightglue import image as _image
 from lightglue.image import load_image, numpy_image_to_torch, read_image
 
 __all__ = [
+    "Extractor",
+    "ImagePreprocessor",
     "batch_features",
     "batch_to_device",
     "load_image",
@@ -19,7 +24,60 @@ __all__ = [
     "numpy_image_to_torch",
     "rbd",
     "read_image",
+    "resize_image",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The extractors' base class, imported on first use (it pulls in every extractor).
+    if name == "Extractor":
+        return importlib.import_module("lightglue.extractors").Extractor
+    raise AttributeError(f"module 'lightglue.utils' has no attribute {name!r}")
+
+
+class ImagePreprocessor:
+    """Resize an image tensor as the extractors do (the official preprocessing object).
+
+    Options (``conf``): ``resize`` (new length in pixels of ``side``, None: keep the size),
+    ``side`` (``"long"``), ``interpolation`` (``"bilinear"``), ``align_corners`` (None),
+    ``antialias`` (True); see :func:`lightglue.image.resize_image`.
+    """
+
+    default_conf: dict[str, Any] = {
+        "resize": None,
+        "side": "long",
+        "interpolation": "bilinear",
+        "align_corners": None,
+        "antialias": True,
+    }
+
+    def __init__(self, **conf: Any) -> None:
+        self.conf = SimpleNamespace(**{**self.default_conf, **conf})
+
+    def __call__(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``img [..., C, H, W]`` -> (resized image, scale ``[2]`` = (new W / W, new H / H))."""
+        if self.conf.resize is None:
+            return img, torch.ones(2).to(img)
+        c = self.conf
+        return _image.resize_image(img, c.resize, c.side, c.interpolation, c.align_corners, c.antialias)
+
+
+def resize_image(
+    image: np.ndarray, size: int | Sequence[int], fn: str = "max", interp: str = "area"
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Resize an ``[H, W, ...]`` array with OpenCV (the official ``lightglue.utils.resize_image``).
+
+    Args:
+        size: new length in pixels of the longest (``fn="max"``) or shortest (``fn="min"``)
+            side, or an explicit ``(H, W)``.
+        interp: ``"area"``, ``"linear"``, ``"cubic"`` or ``"nearest"``.
+
+    Returns:
+        The resized array and ``(new W / W, new H / H)``.
+    """
+    h, w = image.shape[:2]
+    resized = _image.resize_array(image, size if isinstance(size, int) else tuple(size), fn, interp)
+    return resized, (resized.shape[1] / w, resized.shape[0] / h)
 
 
 def map_tensor(value: Any, func: Callable[[torch.Tensor], Any]) -> Any:

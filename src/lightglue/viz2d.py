@@ -45,6 +45,31 @@ def cm_ranking(scores, low: float = 0.0, high: float = 1.0) -> np.ndarray:
     return matplotlib.colormaps["RdYlGn"](s)
 
 
+def cm_RdGn(x) -> np.ndarray:  # noqa: N802 (the official name)
+    """RGB colours [..., 3]: red (0) through yellow (0.5) to green (1)."""
+    x = np.clip(_numpy(x).astype(float), 0, 1)[..., None]
+    return np.clip(np.concatenate([2 - 2 * x, 2 * x, 0 * x], -1), 0, 1)
+
+
+def cm_BlRdGn(x) -> np.ndarray:  # noqa: N802 (the official name)
+    """RGBA colours [..., 4]: blue (-1) through red (0) to green (1)."""
+    x = _numpy(x).astype(float)
+    pos = np.clip(x, 0, 1)[..., None]
+    neg = np.clip(-x, 0, 1)[..., None]
+    red_green = np.concatenate([2 - 2 * pos, 2 * pos, 0 * pos, 1 + 0 * pos], -1)
+    red_blue = np.concatenate([2 - 2 * neg, 0.2 * neg, 2 * neg, 1 + 0 * neg], -1)
+    return np.clip(np.where(x[..., None] < 0, red_blue, red_green), 0, 1)
+
+
+def cm_grad2d(xy) -> np.ndarray:
+    """RGB colours [..., 3] of 2-D points in [0, 1]^2: yellow (0, 0), green (1, 0), red (0, 1), blue (1, 1)."""
+    xy = np.clip(_numpy(xy).astype(float), 0, 1)
+    x, y = xy[..., :1], xy[..., 1:2]
+    corners = [np.array(c, float) for c in ((1, 1, 0), (0, 1, 0), (1, 0, 0), (0, 0, 1))]
+    weights = [(1 - x) * (1 - y), x * (1 - y), (1 - x) * y, x * y]
+    return np.clip(sum(w * c for w, c in zip(weights, corners)), 0, 1)
+
+
 def cm_prune(prune, n_layers: int | None = None) -> np.ndarray:
     """Colours [N, 4] for the layer at which each point was pruned.
 
@@ -61,14 +86,20 @@ def cm_prune(prune, n_layers: int | None = None) -> np.ndarray:
     return colors
 
 
-def plot_images(images, titles=None, cmaps="gray", dpi: int = 100, pad: float = 0.5, figsize_scale: float = 4.5):
-    """Show images side by side in a new figure; returns the list of axes."""
+def plot_images(
+    images, titles=None, cmaps="gray", dpi: int = 100, pad: float = 0.5, adaptive: bool = True,
+    figsize_scale: float = 4.5,
+):
+    """Show images side by side in a new figure; returns the list of axes.
+
+    ``adaptive``: panel widths follow the images' aspect ratios (False: 4:3 panels).
+    """
     plt = _pyplot()
     images = [_numpy(im) for im in images]
     n = len(images)
     if isinstance(cmaps, str):
         cmaps = [cmaps] * n
-    ratios = [im.shape[1] / im.shape[0] for im in images]
+    ratios = [im.shape[1] / im.shape[0] if adaptive else 4 / 3 for im in images]
     fig, axes = plt.subplots(
         1, n, figsize=(figsize_scale * sum(ratios), figsize_scale), dpi=dpi, gridspec_kw={"width_ratios": ratios}
     )

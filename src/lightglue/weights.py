@@ -69,6 +69,11 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
             "https://raw.githubusercontent.com/cvlab-epfl/disk/master/epipolar-save.pth",
         ),
         WeightFile("superpoint_v1", "superpoint_v1.pth", _LG.format("superpoint_v1")),
+        WeightFile(  # HardNet (DoGHardNet's descriptor), under kornia's hub-cache name
+            "checkpoint_liberty_with_aug",
+            "checkpoint_liberty_with_aug.pth",
+            "https://github.com/DagnyT/hardnet/raw/master/pretrained/train_liberty_with_aug/checkpoint_liberty_with_aug.pth",
+        ),
     ]
 }
 

@@ -28,6 +28,9 @@ def _register() -> None:
 
     main.add_command(evaluate.eval_group)
     main.add_command(evaluate.bench)
+    from lightglue.cli import view
+
+    main.add_command(view.view)
 
 
 _register()

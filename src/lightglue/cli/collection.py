@@ -1,8 +1,10 @@
 """Collection verbs: ``extract``, ``pairs``, ``match-pairs``, ``reconstruct``, ``show-pair``.
 
 A working folder collects every stage's output: ``features.h5``, ``pairs.txt``,
-``matches.h5``, then ``database.db``, ``sparse/``, ``points.ply``, ``reconstruction.png`` and
-``summary.json``. Every verb resumes what a previous (possibly killed) run left.
+``matches.h5``, then ``database.db``, ``sparse/``, ``points.ply``, ``reconstruction.png``,
+``reconstruction.html``, ``matches.html`` and ``summary.json``. Every verb resumes what a
+previous (possibly killed) run left, and the verbs that write hold the working folder's lock
+(a second process gets a clear error).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import click
 
 from lightglue.cli.cluster_options import cluster_options, cluster_settings, echo_worker_summary
+from lightglue.cli.options import check_device
 
 _PRESET_NAMES = ("aliked+lightglue", "disk+lightglue", "sift+lightglue", "superpoint+lightglue")
 
@@ -56,7 +59,8 @@ def _pairs_options(fn: Callable) -> Callable:
     """``--strategy``, ``--window``, ``--num-neighbors``, ``--pairs-file``."""
     fn = click.option(
         "--pairs-file", type=click.Path(exists=True, dir_okay=False), default=None,
-        help="Pairs file, 'name0 name1' per line (strategy 'file').",
+        help="Pairs file, 'name0 name1' per line (strategy 'file'; see docs/reconstruction.md for names "
+             "with spaces).",
     )(fn)
     fn = click.option(
         "--num-neighbors", type=click.IntRange(min=1), default=10, show_default=True,
@@ -83,22 +87,8 @@ def _strategy(strategy: str | None, pairs_file: str | None) -> str:
 _quiet = click.option("--quiet", "-q", is_flag=True, help="No progress bars or info messages.")
 
 
-def _check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    import torch
-
-    try:
-        device = torch.device(value)
-    except RuntimeError as err:
-        raise click.BadParameter(f"{value!r} is not a torch device (e.g. cpu, cuda, cuda:1).") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise click.BadParameter("CUDA was asked for but no CUDA GPU is available.")
-    return value
-
-
 _device = click.option(
-    "--device", default=None, callback=_check_device,
+    "--device", default=None, callback=check_device,
     help="torch device, e.g. cpu or cuda:0. [default: cuda if there is one, else cpu]",
 )
 
@@ -117,6 +107,7 @@ def extract(images: Path, out_dir: Path, preset: str, max_keypoints: int | None,
     """Extract local features of every image in IMAGES once (hloc-compatible features.h5)."""
     from lightglue.collection.extract import EmptyCollectionError, extract_collection, list_images
     from lightglue.collection.h5store import MetadataMismatchError
+    from lightglue.collection.lock import FolderBusyError
 
     _setup_logging(quiet)
     options = cluster_settings(cluster, workers, shard_size)
@@ -126,7 +117,7 @@ def extract(images: Path, out_dir: Path, preset: str, max_keypoints: int | None,
         engine = _engine("extract", chosen, options, device)
         report = extract_collection(images, out_dir / "features.h5", chosen, names, progress=not quiet,
                                     device=device, engine=engine)
-    except (EmptyCollectionError, OSError, MetadataMismatchError, ValueError, RuntimeError) as err:
+    except (EmptyCollectionError, OSError, MetadataMismatchError, ValueError, RuntimeError, FolderBusyError) as err:
         raise _fail(err) from err
     click.echo(f"features of {len(report.names)}/{len(names)} images in {out_dir / 'features.h5'} "
                f"({len(report.extracted)} extracted now)")
@@ -160,6 +151,7 @@ def _report_skipped(skipped: dict[str, str]) -> None:
 def pairs(workdir: Path, strategy: str | None, window: int, num_neighbors: int, pairs_file: str | None,
           features: Path | None, out_path: Path | None) -> None:
     """Choose the image pairs to match among the images of WORKDIR/features.h5."""
+    from lightglue.collection.lock import FolderBusyError, folder_lock
     from lightglue.collection.pairs import write_pairs
     from lightglue.collection.pipeline import make_pairs
 
@@ -168,10 +160,11 @@ def pairs(workdir: Path, strategy: str | None, window: int, num_neighbors: int, 
     if not features.is_file():
         raise click.ClickException(f"No features at {features}: run 'lightglue extract' first.")
     try:
-        chosen = make_pairs(_strategy(strategy, pairs_file), features, window, num_neighbors, pairs_file)
-    except (OSError, ValueError) as err:
+        with folder_lock(out_path.parent):
+            chosen = make_pairs(_strategy(strategy, pairs_file), features, window, num_neighbors, pairs_file)
+            write_pairs(chosen, out_path)
+    except (OSError, ValueError, FolderBusyError) as err:
         raise _fail(err) from err
-    write_pairs(chosen, out_path)
     click.echo(f"{len(chosen)} pairs written to {out_path}")
 
 
@@ -194,6 +187,7 @@ def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, o
                 cluster: str | None, workers: int | None, shard_size: int | None, quiet: bool) -> None:
     """Match the pairs of WORKDIR/pairs.txt in batches (hloc-compatible matches.h5)."""
     from lightglue.collection.h5store import MetadataMismatchError
+    from lightglue.collection.lock import FolderBusyError
     from lightglue.collection.match import match_collection
     from lightglue.collection.pairs import read_pairs
 
@@ -210,7 +204,7 @@ def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, o
         engine = _engine("match", chosen, options, device)
         report = match_collection(features, read_pairs(pairs_path), out_path, chosen, batch_size,
                                   progress=not quiet, device=device, engine=engine)
-    except (OSError, ValueError, MetadataMismatchError, RuntimeError) as err:
+    except (OSError, ValueError, MetadataMismatchError, RuntimeError, FolderBusyError) as err:
         raise _fail(err) from err
     rate = report.matched / report.seconds if report.seconds and report.matched else 0.0
     click.echo(f"{report.num_pairs} pairs in {out_path} ({report.matched} matched now, {rate:.2f} pairs/s)")
@@ -239,6 +233,7 @@ def reconstruct(images: Path, out_dir: Path, preset: str, max_keypoints: int | N
                 workers: int | None, shard_size: int | None, quiet: bool) -> None:
     """Photos in IMAGES to a 3D model: extract, pairs, match-pairs, COLMAP database, mapping."""
     from lightglue.collection.h5store import MetadataMismatchError
+    from lightglue.collection.lock import FolderBusyError
     from lightglue.collection.pipeline import PairsOptions, reconstruct_collection
 
     _setup_logging(quiet)
@@ -250,13 +245,17 @@ def reconstruct(images: Path, out_dir: Path, preset: str, max_keypoints: int | N
         summary = reconstruct_collection(images, out_dir, chosen, options, batch_size, camera_mode,
                                          progress=not quiet, verbose=verbose, device=device,
                                          log=logging.getLogger(__name__).info, engines=engines, mapper=mapper)
-    except (OSError, ValueError, MetadataMismatchError, RuntimeError) as err:
+    except (OSError, ValueError, MetadataMismatchError, RuntimeError, FolderBusyError) as err:
         raise _fail(err) from err
     echo_worker_summary("extract", engines[0], quiet)
     echo_worker_summary("match", engines[1], quiet)
     click.echo(summary.format())
-    click.echo(f"model: {out_dir / 'sparse'}  points: {out_dir / 'points.ply'}  "
-               f"picture: {out_dir / 'reconstruction.png'}")
+    written = [f"{label}: {out_dir / name}" for label, name in
+               (("model", "sparse"), ("points", "points.ply"), ("picture", "reconstruction.png"),
+                ("3D viewer", "reconstruction.html"), ("matches", "matches.html"))
+               if (out_dir / name).exists()]
+    if written:
+        click.echo("  ".join(written) + f"  (lightglue view {out_dir})")
     if summary.num_registered == 0:
         raise click.ClickException("No model could be reconstructed (too few verified matches).")
 
@@ -273,7 +272,7 @@ def show_pair(workdir: Path, name0: str, name1: str, images: Path, out_path: Pat
     """Draw the stored matches of the pair NAME0 NAME1 to a PNG."""
     import h5py
 
-    from lightglue.collection.features_h5 import read_features
+    from lightglue.collection.features_h5 import open_features, read_features
     from lightglue.collection.matches_h5 import read_matches
     from lightglue.collection.render import render_matches
     from lightglue.image import read_image
@@ -283,12 +282,12 @@ def show_pair(workdir: Path, name0: str, name1: str, images: Path, out_path: Pat
         if not (workdir / file).is_file():
             raise click.ClickException(f"No {file} in {workdir}: run 'lightglue {verb}' first.")
     try:
-        with h5py.File(workdir / "features.h5", "r") as ff, h5py.File(workdir / "matches.h5", "r") as mf:
+        with open_features(workdir / "features.h5") as ff, h5py.File(workdir / "matches.h5", "r") as mf:
             k0, k1 = read_features(ff, name0).keypoints, read_features(ff, name1).keypoints
             matches, _ = read_matches(mf, name0, name1)
         render_matches(read_image(images / name0), read_image(images / name1), k0, k1, matches, out_path,
                        title=f"{name0} - {name1}: {len(matches)} matches")
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise _fail(err) from err
     except KeyError as err:  # str(KeyError) adds quotes
         raise click.ClickException(str(err.args[0])) from err

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from lightglue.cli.options import check_device, keypoint_counts
+
 _METHOD_HELP = (
     "Named method (repeat to compare): aliked+lightglue, disk+lightglue, aliked+mnn, aliked+ratio, "
     "disk+mnn, disk+ratio, sift+mnn, sift+ratio."
@@ -59,7 +61,7 @@ def _common_options(function):
         ),
         click.option("--resize", default=None, help="'1600' (long side), 'short:480' or '640x480'; default: protocol."),
         click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N pairs."),
-        click.option("--device", default="cpu", show_default=True),
+        click.option("--device", default="cpu", show_default=True, callback=check_device),
         click.option("--threads", type=click.IntRange(min=1), default=None, help=_THREADS_HELP),
         click.option(
             "--out",
@@ -175,7 +177,7 @@ def pose(
     help="Long side (px) the images are resized to before extraction.",
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None, help=_THREADS_HELP)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, callback=check_device)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="outputs/bench", show_default=True)
 def bench(features, keypoints, repeats, resize, threads, device, out_dir) -> None:
     """Matcher time vs keypoints, adaptive vs full, on an easy and a hard pair.
@@ -192,12 +194,7 @@ def bench(features, keypoints, repeats, resize, threads, device, out_dir) -> Non
     from lightglue.evaluation.report import markdown_table, write_json
     from lightglue.evaluation.speed import bench_pairs, benchmark_speed
 
-    try:
-        counts = tuple(sorted({int(v) for v in keypoints.split(",")}))
-    except ValueError:
-        raise click.BadParameter(
-            f"expected comma-separated integers, got {keypoints!r}", param_hint="--keypoints"
-        ) from None
+    counts = keypoint_counts(keypoints)
     _set_threads(threads)
     extractor_cls = {"aliked": lightglue.ALIKED, "disk": lightglue.DISK}[features]
     # Threshold 0: the strongest keypoints (top-k), so that every count can be met.

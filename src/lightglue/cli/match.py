@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from lightglue.cli.options import Confidence, check_device
+
 FEATURES = ("aliked", "disk", "sift", "superpoint")
 
 
@@ -40,10 +42,13 @@ def _draw(path: Path, images, kpts, matches, scores, prune, stop: int, n_layers:
 @click.option("--features", type=click.Choice(FEATURES), default="aliked", show_default=True, help="Local features.")
 @click.option("--max-keypoints", type=click.IntRange(min=1), default=2048, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="outputs/match", show_default=True)
-@click.option("--depth-confidence", type=float, default=0.95, show_default=True, help="-1 disables early exit.")
-@click.option("--width-confidence", type=float, default=0.99, show_default=True, help="-1 disables pruning.")
-@click.option("--filter-threshold", type=float, default=0.1, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--depth-confidence", type=Confidence(), default=0.95, show_default=True,
+              help="In (0, 1]; -1 disables early exit.")
+@click.option("--width-confidence", type=Confidence(), default=0.99, show_default=True,
+              help="In (0, 1]; -1 disables pruning.")
+@click.option("--filter-threshold", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Minimal match score, in [0, 1].")
+@click.option("--device", default="cpu", show_default=True, callback=check_device)
 def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, width_confidence, filter_threshold, device):
     """Match IMAGE0 and IMAGE1 (default: the bundled Middlebury "Motorcycle" stereo pair).
 

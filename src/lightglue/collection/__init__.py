@@ -10,6 +10,10 @@ Modules (each small and importable on its own; nothing heavy is imported here):
 - :mod:`~lightglue.collection.colmap_db`: a COLMAP database with verified two-view geometries;
 - :mod:`~lightglue.collection.reconstruct`: incremental mapping with pycolmap and its summary;
 - :mod:`~lightglue.collection.render`: PNG pictures of a reconstruction;
+- :mod:`~lightglue.collection.scene`: a reconstruction as arrays, its outliers and viewing axes;
+- :mod:`~lightglue.collection.viewer_reconstruction`, :mod:`~lightglue.collection.viewer_matches`:
+  offline HTML pages (interactive 3D view, match browser);
+  :mod:`~lightglue.collection.viewer_snapshot`: their screenshots by headless Chromium;
 - :mod:`~lightglue.collection.presets`: named extractor + matcher configurations;
 - :mod:`~lightglue.collection.pipeline`: the stages chained, with overlapped I/O.
 """

@@ -5,6 +5,13 @@ keypoints (shifted by +0.5 px to COLMAP's convention, where the top-left pixel's
 (0.5, 0.5)), the raw matches of every pair, and the two-view geometries that pycolmap's
 geometric verification (RANSAC on F / E / H) keeps. The file is built under a temporary
 name and renamed into place, so an interrupted build never leaves a half-written database.
+
+COLMAP keeps its databases in SQLite's WAL mode: a process killed while it has
+``database.db`` open (mapping, or a user's COLMAP) leaves ``database.db-wal`` / ``-shm``
+behind, and SQLite would replay that old log onto the next, freshly built file and corrupt
+it. Before the new file is renamed into place, the old file's journal files are removed
+(the old file is being replaced, so its pending log is worthless); the new file is
+renamed in with no journal of its own (fully checkpointed when its last connection closed).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import h5py
 import numpy as np
 
 from lightglue.collection._pycolmap import pycolmap
-from lightglue.collection.features_h5 import read_features
+from lightglue.collection.features_h5 import open_features, read_features
 from lightglue.collection.h5store import item_keys
 from lightglue.collection.matches_h5 import find_pair, read_matches
 from lightglue.collection.pairs import Pair
@@ -87,15 +94,32 @@ def _write_image(db: pycolmap.Database, name: str, camera_id: int, rig_id: int) 
     return image_id
 
 
+SQLITE_JOURNAL_SUFFIXES = ("-wal", "-shm", "-journal")
+
+
+def remove_journal_files(db_path: str | os.PathLike) -> None:
+    """Delete the SQLite journal files (``-wal``, ``-shm``, ``-journal``) next to ``db_path``.
+
+    Only safe when no process has the database open (the output folder's lock ensures it
+    for lightglue) and its content is about to be replaced or does not matter.
+    """
+    for suffix in SQLITE_JOURNAL_SUFFIXES:
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+
+
 def _fill_database(
     path: Path, features_path: str | os.PathLike, matches_path: str | os.PathLike, pairs: Sequence[Pair],
-    camera_mode: str,
+    camera_mode: str, images: Sequence[str] | None,
 ) -> tuple[int, int]:
     """Write cameras, rigs, frames, images, keypoints and matches; return (images, matched pairs)."""
     image_ids: dict[str, int] = {}
     num_matched = 0
-    with h5py.File(features_path, "r") as ff, pycolmap.Database.open(path) as db:
-        names = sorted(item_keys(ff))
+    with open_features(features_path) as ff, pycolmap.Database.open(path) as db:
+        stored = item_keys(ff)
+        missing = sorted(set(images or ()) - stored)
+        if missing:
+            raise ValueError(f"{features_path} has no features for {len(missing)} image(s), e.g. {missing[0]!r}.")
+        names = sorted(stored if images is None else set(images))
         shared: dict[tuple[int, int], tuple[int, int]] = {}
         for name in names:
             feats = read_features(ff, name)
@@ -133,11 +157,13 @@ def build_database(
     camera_mode: str = "per-image",
     num_threads: int = -1,
     verbose: bool = False,
+    images: Sequence[str] | None = None,
 ) -> DatabaseSummary:
     """Write a COLMAP database and verify every matched pair.
 
-    Images are those of ``features_path`` in sorted order; pairs missing from
-    ``matches_path`` (e.g. an image was skipped) or without matches are left out.
+    Images are ``images`` (default: all of ``features_path``) in sorted order; pairs missing
+    from ``matches_path`` (e.g. an image was skipped), without matches or with an image
+    outside ``images`` are left out.
 
     Args:
         db_path: the database to (re)create.
@@ -148,27 +174,37 @@ def build_database(
             ``"single"`` (one shared camera; all images must have the same size).
         num_threads: verification threads (-1: all cores).
         verbose: let pycolmap log at INFO level.
+        images: the images to put in the database (default: every image of ``features_path``).
 
     Returns:
         Counts of images, matched pairs and verified pairs.
+
+    Raises:
+        FileNotFoundError: ``features_path`` or ``matches_path`` does not exist.
+        DamagedRecordError: a pair's record in ``matches_path`` is damaged.
     """
     if camera_mode not in CAMERA_MODES:
         raise ValueError(f"camera_mode must be one of {CAMERA_MODES}, got {camera_mode!r}.")
+    for path, verb in ((features_path, "extract"), (matches_path, "match-pairs")):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"No {Path(path).name} at {path}: run 'lightglue {verb}' first.")
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in db_path.parent.glob(f".{db_path.name}.*.tmp"):  # left by a killed run
+    for stale in db_path.parent.glob(f".{db_path.name}.*.tmp*"):  # left by a killed run, journals too
         stale.unlink()
     tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
     try:
-        counts = _fill_database(tmp, features_path, matches_path, pairs, camera_mode)
+        counts = _fill_database(tmp, features_path, matches_path, pairs, camera_mode, images)
         with colmap_log_level(0 if verbose else 2):
             pycolmap.geometric_verification(
                 tmp, verifier_options=pycolmap.GeometricVerifierOptions(num_threads=num_threads)
             )
         with pycolmap.Database.open(tmp) as db:
             num_verified = db.num_verified_image_pairs()
+        remove_journal_files(db_path)
         os.replace(tmp, db_path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        remove_journal_files(tmp)
         raise
     return DatabaseSummary(*counts, num_verified)

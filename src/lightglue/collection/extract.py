@@ -2,22 +2,29 @@
 
 A prefetch thread decodes images while the extractor runs in the calling thread (on all
 cores) and a writer thread stores each image's features as an atomic part. Images already
-stored are skipped; an image that cannot be read is reported and skipped.
+stored are skipped; an image that cannot be read is reported and skipped. The file follows
+the folder: features of an image that was removed are dropped, an image replaced by another
+file (see :mod:`~lightglue.collection.fingerprint`) and a damaged record are extracted again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import h5py
 import numpy as np
 import torch
 
 from lightglue.collection.features_h5 import ImageFeatures, feature_record
-from lightglue.collection.h5store import H5Store, Record
+from lightglue.collection.fingerprint import image_fingerprint, is_unchanged
+from lightglue.collection.h5store import H5Store, Record, item_keys
+from lightglue.collection.lock import folder_lock
 from lightglue.collection.presets import Preset, resolve_device
 from lightglue.collection.workers import Prefetcher, RecordWriter, progress_bar
 from lightglue.image import load_image
@@ -41,6 +48,7 @@ def list_images(image_dir: str | os.PathLike, exclude: str | os.PathLike | None 
     Raises:
         FileNotFoundError: the folder does not exist.
         NotADirectoryError: it is a file.
+        ValueError: ``exclude`` is the image folder itself.
         EmptyCollectionError: it holds no file with an image extension.
     """
     root = Path(image_dir)
@@ -49,6 +57,13 @@ def list_images(image_dir: str | os.PathLike, exclude: str | os.PathLike | None 
     if not root.is_dir():
         raise NotADirectoryError(f"{str(root)!r} is not a folder of images.")
     skip = Path(exclude).resolve() if exclude is not None else None
+    if skip is not None and skip == root.resolve():
+        raise ValueError(
+            f"The output folder {str(exclude)!r} is the image folder itself; choose another one "
+            "(a sub-folder is fine: it is not taken for photos)."
+        )
+    if skip is not None and not skip.is_relative_to(root.resolve()):
+        skip = None  # outside the image folder (or above it): nothing to leave out
     names = sorted(
         p.relative_to(root).as_posix()
         for p in root.rglob("*")
@@ -62,7 +77,6 @@ def list_images(image_dir: str | os.PathLike, exclude: str | os.PathLike | None 
             f"No images found in {str(root)!r} (looked for {', '.join(IMAGE_EXTENSIONS)}, sub-folders included)."
         )
     return names
-
 
 
 @dataclass
@@ -100,12 +114,60 @@ def _to_image_features(feats: dict[str, torch.Tensor]) -> ImageFeatures:
 ExtractEngine = Callable[[Path, list[str], H5Store, "ExtractReport", bool], None]
 
 
-def extract_record(extractor: torch.nn.Module, preset: Preset, name: str, image: torch.Tensor) -> Record:
-    """The ``features.h5`` record of one image ``[3, H, W]`` (ValueError/RuntimeError if it fails)."""
+def extract_record(
+    extractor: torch.nn.Module, preset: Preset, name: str, image: torch.Tensor, fingerprint: Mapping[str, Any] | None = None
+) -> Record:
+    """The ``features.h5`` record of one image ``[3, H, W]`` (ValueError/RuntimeError if it fails).
+
+    ``fingerprint``: the image file's attributes (:func:`~lightglue.collection.fingerprint.image_fingerprint`),
+    stored on the record's group.
+    """
     with torch.inference_mode():
         feats = extractor.extract(image, resize=preset.resize)
     uncertainty = max(image.shape[-2:]) / preset.resize if preset.resize else 1.0
-    return feature_record(name, _to_image_features(feats), uncertainty)
+    record = feature_record(name, _to_image_features(feats), uncertainty)
+    return dataclasses.replace(record, group_attrs=dict(fingerprint or {}))
+
+
+def _stale_items(
+    store: H5Store, image_dir: Path, names: Sequence[str], prune: bool
+) -> tuple[set[str], dict[str, str]]:
+    """Stored images to drop: removed from ``names`` (if ``prune``), replaced or damaged.
+
+    Only metadata is read (group attributes, dataset shapes) and images are hashed only
+    when their size or mtime changed. Returns the stored keys and image -> reason to drop.
+    """
+    if not store.path.is_file():
+        return set(), {}
+    wanted = set(names)
+    stale: dict[str, str] = {}
+    with h5py.File(store.path, "r") as f:
+        stored = item_keys(f)
+        for name in sorted(stored):
+            if name not in wanted:
+                if prune:
+                    stale[name] = "no longer in the image folder"
+                continue
+            problem = _feature_record_problem(f[name])
+            if problem is None and not is_unchanged(image_dir / name, f[name].attrs):
+                problem = "the image file was replaced"
+            if problem is not None:
+                stale[name] = problem
+    return stored, stale
+
+
+def _feature_record_problem(group: h5py.Group) -> str | None:
+    """What is wrong with a stored image record (metadata only), or None if it is whole."""
+    shapes = {k: v.shape for k, v in group.items() if isinstance(v, h5py.Dataset)}
+    for key in ("keypoints", "descriptors", "image_size"):
+        if key not in shapes:
+            return f"no {key!r} dataset"
+    if "scores" not in shapes and "keypoint_scores" not in shapes:
+        return "no 'scores' dataset"
+    n = shapes["keypoints"][0] if len(shapes["keypoints"]) == 2 else -1
+    if shapes["keypoints"] != (n, 2) or len(shapes["descriptors"]) != 2 or shapes["descriptors"][1] != n:
+        return f"keypoints {shapes['keypoints']} and descriptors {shapes['descriptors']} do not agree"
+    return None
 
 
 def extract_collection(
@@ -115,12 +177,17 @@ def extract_collection(
     names: Sequence[str] | None = None,
     progress: bool = True,
     device: torch.device | str | None = None,
+    prune: bool = True,
     engine: ExtractEngine | None = None,
 ) -> ExtractReport:
     """Extract local features of every image once, into an hloc-layout ``features.h5``.
 
-    Images already in the file are skipped. Decoding runs in a prefetch thread, the
-    extractor in the calling thread, writing in a writer thread.
+    Images already in the file are skipped, unless their file was replaced (another content
+    under the same name) or their record is damaged: those are extracted again. With
+    ``prune``, images stored but not in ``names`` (removed from the folder) are dropped from
+    the file. Decoding runs in a prefetch thread, the extractor in the calling thread,
+    writing in a writer thread. The folder of ``features_path`` is locked for the run
+    (:func:`~lightglue.collection.lock.folder_lock`).
 
     Args:
         image_dir: the image folder.
@@ -129,17 +196,34 @@ def extract_collection(
         names: images to process (relative to ``image_dir``); default: :func:`list_images`.
         progress: show a progress bar.
         device: where the extractor runs (default: a CUDA GPU if there is one, else the CPU).
+        prune: drop stored images that are not in ``names``.
         engine: extracts the images left instead of this process, e.g. on a cluster
             (:class:`lightglue.collection.cluster.driver.ClusterExtractor`): called as
-            ``engine(image_dir, names, store, report, progress)``, fills ``report``.
+            ``engine(image_dir, names, store, report, progress)`` once stale records are
+            dropped, under the folder lock; it stores records with the image fingerprints and
+            fills ``report``.
+
+    Raises:
+        FolderBusyError: another process writes into the same folder.
     """
     image_dir = Path(image_dir)
     names = list(names) if names is not None else list_images(image_dir)
     features_path = Path(features_path)
-    features_path.parent.mkdir(parents=True, exist_ok=True)
+    with folder_lock(features_path.parent):
+        return _extract_locked(image_dir, features_path, preset, names, progress, device, prune, engine)
+
+
+def _extract_locked(
+    image_dir: Path, features_path: Path, preset: Preset, names: list[str], progress: bool,
+    device: torch.device | str | None, prune: bool, engine: ExtractEngine | None,
+) -> ExtractReport:
     store = H5Store(features_path, {"lightglue_extractor": preset.extractor_fingerprint()})
     store.consolidate()
-    done = store.keys()
+    stored, stale = _stale_items(store, image_dir, names, prune)
+    for name, reason in stale.items():
+        logger.info("Dropping the features of %s: %s", name, reason)
+    store.consolidate(drop=stale)
+    done = stored - set(stale)
     todo = [n for n in names if n not in done]
     report = ExtractReport(names=[n for n in names if n in done])
     if engine is not None and todo:
@@ -151,21 +235,22 @@ def extract_collection(
         report.names = [n for n in names if n in stored]
         return report
 
-    def load(name: str) -> tuple[str, torch.Tensor | Exception]:
+    def load(name: str) -> tuple[str, dict, torch.Tensor | Exception]:
         try:
-            return name, load_image(image_dir / name)
+            fingerprint = image_fingerprint(image_dir / name)
+            return name, fingerprint, load_image(image_dir / name)
         except (OSError, ValueError) as err:
-            return name, err
+            return name, {}, err
 
     extractor = preset.build_extractor(resolve_device(device))
     loader = Prefetcher(load(n) for n in todo)
     writer = RecordWriter(store)
     bar = progress_bar(len(todo), "extract", "img", progress)
     try:
-        for name, image in loader:
+        for name, fingerprint, image in loader:
             if not isinstance(image, Exception):
                 try:
-                    record = extract_record(extractor, preset, name, image)
+                    record = extract_record(extractor, preset, name, image, fingerprint)
                 except (ValueError, RuntimeError) as err:
                     image = err
             if isinstance(image, Exception):

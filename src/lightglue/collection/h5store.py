@@ -8,7 +8,8 @@ written to a temporary name, flushed to disk (``fsync``) and renamed into place
 merges the parts into a copy of the main file and renames that copy over the main file in
 one step, then deletes the parts. At every moment the main file and every part are whole
 HDF5 files; a run killed anywhere loses at most the items it had not yet written, and the
-next run picks up the parts it finds.
+next run picks up the parts it finds. When an item is stored again (an image replaced by
+another file, a damaged record recomputed), the newest copy wins at the merge.
 
 An *item* is a group holding datasets (an image's features, a pair's matches); its key is
 the group's path in the file, e.g. ``"img.jpg"`` or ``"a.jpg/b.jpg"``. One writer per
@@ -17,6 +18,7 @@ store at a time.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
@@ -33,6 +35,10 @@ class MetadataMismatchError(ValueError):
     """An existing file was written with a different configuration than the current run."""
 
 
+class DiskFullError(OSError):
+    """The disk filled up while the parts were merged; the parts are kept for the next run."""
+
+
 @dataclass(frozen=True)
 class Record:
     """One item to store.
@@ -41,11 +47,13 @@ class Record:
         key: the item's group path in the file, e.g. ``"img.jpg"`` or ``"a.jpg/b.jpg"``.
         datasets: dataset name -> array.
         attrs: dataset name -> attributes of that dataset (optional).
+        group_attrs: attributes of the item's group (optional), e.g. a content hash.
     """
 
     key: str
     datasets: Mapping[str, np.ndarray]
     attrs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    group_attrs: Mapping[str, Any] = field(default_factory=dict)
 
 
 def item_keys(f: h5py.File) -> set[str]:
@@ -59,6 +67,17 @@ def item_keys(f: h5py.File) -> set[str]:
     f.visititems(visit)
     keys.discard("")
     return keys
+
+
+def _open_readable(path: Path) -> h5py.File:
+    """Open an HDF5 file for reading; an unreadable one is an error naming it and what to do."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise OSError(
+            f"Cannot read {path}: it is truncated or damaged (HDF5 says: {err}). It was not written by "
+            "this package's atomic writes (or the disk failed): delete it and run again."
+        ) from err
 
 
 def _fsync_path(path: Path) -> None:
@@ -102,7 +121,7 @@ class H5Store:
 
     def _check_metadata(self) -> None:
         for file in self._files():
-            with h5py.File(file, "r") as f:
+            with _open_readable(file) as f:
                 for k, v in self.metadata.items():
                     old = f.attrs.get(k)
                     if old is not None and str(old) != v:
@@ -115,7 +134,7 @@ class H5Store:
         """Keys of every stored item, in the main file or in a pending part."""
         keys: set[str] = set()
         for file in self._files():
-            with h5py.File(file, "r") as f:
+            with _open_readable(file) as f:
                 keys |= item_keys(f)
         return keys
 
@@ -133,30 +152,43 @@ class H5Store:
                 f.attrs.update(self.metadata)
                 for rec in records:
                     group = f.require_group(rec.key)
+                    group.attrs.update(dict(rec.group_attrs))
                     for name, array in rec.datasets.items():
                         dset = group.create_dataset(name, data=array)
                         dset.attrs.update(dict(rec.attrs.get(name, {})))
             _publish(tmp, target)
-        except BaseException:
+        except BaseException as err:
             tmp.unlink(missing_ok=True)
+            _raise_if_disk_full(
+                err, f"Disk full while storing results next to {self.path}: what was stored before is kept; "
+                "free some space and run again to continue"
+            )
             raise
         return target
 
-    def consolidate(self) -> None:
-        """Merge pending parts into the main file (atomically) and delete them.
+    def consolidate(self, drop: Iterable[str] = ()) -> None:
+        """Merge pending parts into the main file (atomically), delete them, drop ``drop``.
 
-        Items already in the main file win over copies in parts (a run killed between the
-        rename and the deletion leaves such duplicates). Stale temporary files of killed
-        runs are removed.
+        Parts are merged in the order they were written and a newer copy of an item replaces
+        the older one (a run killed between the rename and the deletion of the parts leaves
+        identical duplicates; an item stored again is newer). Items whose key is in ``drop``
+        are removed from the result. Stale temporary files of killed runs are removed.
+
+        Raises:
+            DiskFullError: no space left for the merged copy; the main file and the parts
+                are left as they were, and a later call merges them.
         """
         for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
             stale.unlink(missing_ok=True)
-        if not self.parts_dir.is_dir():
-            return
-        for stale in self.parts_dir.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-        parts = sorted(self.parts_dir.glob("*.h5"))
-        if parts:
+        if self.parts_dir.is_dir():
+            for stale in self.parts_dir.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+        parts = sorted(self.parts_dir.glob("*.h5")) if self.parts_dir.is_dir() else []
+        drop = set(drop)
+        if drop and not parts and self.path.is_file():
+            with h5py.File(self.path, "r") as f:
+                drop &= item_keys(f)
+        if parts or drop:
             tmp = _temp_name(self.path)
             try:
                 if self.path.is_file():
@@ -164,18 +196,41 @@ class H5Store:
                 with h5py.File(tmp, "a") as dst:
                     dst.attrs.update(self.metadata)
                     present = item_keys(dst)
+                    for key in sorted(drop & present):
+                        _delete_item(dst, key)
                     for part in parts:
                         with h5py.File(part, "r") as src:
-                            for key in sorted(item_keys(src) - present):
+                            for key in sorted(item_keys(src) - drop):
+                                if key in present:
+                                    _delete_item(dst, key)
                                 parent, _, leaf = key.rpartition("/")
                                 dst_group = dst.require_group(parent) if parent else dst
                                 src.copy(src[key], dst_group, name=leaf)
                                 present.add(key)
                 _publish(tmp, self.path)
-            except BaseException:
+            except BaseException as err:
                 tmp.unlink(missing_ok=True)
+                _raise_if_disk_full(
+                    err, f"Disk full while merging results into {self.path}: nothing was lost, the new results "
+                    f"stay in {self.parts_dir}/ and the next run merges them once there is space"
+                )
                 raise
             for part in parts:
                 part.unlink()
-        if not any(self.parts_dir.iterdir()):
+        if self.parts_dir.is_dir() and not any(self.parts_dir.iterdir()):
             self.parts_dir.rmdir()
+
+
+def _raise_if_disk_full(err: BaseException, message: str) -> None:
+    """Raise :class:`DiskFullError` with ``message`` if ``err`` says the disk is full."""
+    if isinstance(err, OSError) and (err.errno == errno.ENOSPC or "No space left" in str(err)):
+        raise DiskFullError(errno.ENOSPC, message) from err
+
+
+def _delete_item(f: h5py.File, key: str) -> None:
+    """Delete the item ``key`` and the parent groups it leaves empty."""
+    del f[key]
+    parent = key.rpartition("/")[0]
+    while parent and len(f[parent]) == 0:
+        del f[parent]
+        parent = parent.rpartition("/")[0]

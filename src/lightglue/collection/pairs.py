@@ -2,7 +2,9 @@
 
 - :func:`exhaustive_pairs`: every pair, ``M (M - 1) / 2`` of them;
 - :func:`sequential_pairs`: each image with the next ``window`` ones (video);
-- :func:`read_pairs`: a user's pairs file (hloc format: ``name0 name1`` per line);
+- :func:`read_pairs` / :func:`write_pairs`: pairs files (hloc format: ``name0 name1`` per
+  line; names that format cannot hold are percent-encoded under a header line, see
+  :func:`write_pairs`);
 - :func:`retrieval_pairs` over :func:`vlad_descriptors`: each image with its ``k`` most
   similar images by a global descriptor pooled from its own local descriptors (VLAD on a
   small vocabulary learned from the collection itself), about ``M k`` pairs instead of
@@ -14,6 +16,8 @@ Pairs are unordered: (a, b) and (b, a) are the same pair, kept once, in first-se
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -48,35 +52,130 @@ def sequential_pairs(names: Sequence[str], window: int) -> list[Pair]:
     )
 
 
+QUOTED_HEADER = "# lightglue pairs: names percent-encoded"
+_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _is_plain(name: str) -> bool:
+    """Whether hloc's whitespace-separated format holds ``name`` as it is."""
+    return bool(name) and not name.startswith("#") and all(c.isprintable() and not c.isspace() for c in name)
+
+
+def quote_pair_name(name: str) -> str:
+    """``name`` with ``%``, ``#``, whitespace and unprintable characters percent-encoded (UTF-8).
+
+    Raises:
+        ValueError: an empty name, or one that is not valid Unicode (e.g. a file name with
+            undecodable bytes).
+    """
+    if not name:
+        raise ValueError("An empty image name cannot be written to a pairs file.")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"Image name {name!r} cannot be written to a pairs file: it is not valid UTF-8.") from err
+    return "".join(
+        "".join(f"%{b:02X}" for b in c.encode("utf-8"))
+        if c in "%#" or c.isspace() or not c.isprintable()
+        else c
+        for c in name
+    )
+
+
+def _unquote(token: str, where: str) -> str:
+    if _PERCENT.search(token):
+        raise ValueError(f"{where}: {token!r} has a '%' that is not followed by two hex digits.")
+    try:
+        return urllib.parse.unquote(token, errors="strict")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where}: {token!r} does not decode to UTF-8.") from err
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
 def read_pairs(path: str | os.PathLike) -> list[Pair]:
-    """Read a pairs file: ``name0 name1`` per line (extra columns ignored, ``#`` comments).
+    """Read a pairs file written by :func:`write_pairs`, hloc or a user.
+
+    One pair per line, ``name0 name1`` separated by whitespace; empty lines and lines
+    starting with ``#`` are skipped. Further columns are allowed if they are numbers (e.g.
+    the rotations and intrinsics of SuperGlue's pairs files). When the first line is
+    :data:`QUOTED_HEADER`, every name is percent-encoded (``%20`` a space, ``%23`` a ``#``,
+    ``%25`` a ``%``, UTF-8 bytes).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a line with fewer than two names (the message gives the line number).
+        ValueError: a line with fewer than two names, a third column that is not a number
+            (an unquoted name with a space), or a bad percent-encoding; the message gives
+            the line number.
     """
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    quoted = bool(lines) and lines[0].strip() == QUOTED_HEADER
     pairs = []
-    for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
             continue
         parts = line.split()
+        where = f"{path}:{lineno}"
         if len(parts) < 2:
-            raise ValueError(f"{path}:{lineno}: expected 'name0 name1', got {line!r}.")
-        pairs.append((parts[0], parts[1]))
+            raise ValueError(f"{where}: expected 'name0 name1', got {line!r}.")
+        if not all(_is_number(extra) for extra in parts[2:]):
+            raise ValueError(
+                f"{where}: expected 'name0 name1' (then only numbers), got {line!r}. Names with spaces "
+                f"must be percent-encoded (%20) in a file that starts with the line {QUOTED_HEADER!r}."
+            )
+        a, b = parts[:2]
+        pairs.append((_unquote(a, where), _unquote(b, where)) if quoted else (a, b))
     return unique_pairs(pairs)
 
 
 def write_pairs(pairs: Iterable[Pair], path: str | os.PathLike) -> None:
-    """Write a pairs file atomically (temporary file + rename)."""
+    """Write a pairs file atomically (temporary file + rename), readable by :func:`read_pairs`.
+
+    When every name fits hloc's format (no whitespace or unprintable character, not starting
+    with ``#``), the file is plain hloc format, ``name0 name1`` per line. Otherwise its
+    first line is :data:`QUOTED_HEADER` and every name is percent-encoded
+    (:func:`quote_pair_name`), so any name round-trips (hloc cannot read such a file).
+    ``pairs`` is streamed (any iterable, e.g. a generator of millions of pairs): lines are
+    written as they come, and the lines already written are rewritten, encoded, from the
+    temporary file when the first name that needs encoding arrives.
+
+    Raises:
+        ValueError: a name that cannot be written (empty, or not valid Unicode).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.writelines(f"{a} {b}\n" for a, b in pairs)
+    plain_tmp = path.with_name(f".{path.name}.{os.getpid()}.plain.tmp")
+    quoted = False
+    fh = open(tmp, "w", encoding="utf-8")
+    try:
+        for a, b in pairs:
+            if not quoted and not (_is_plain(a) and _is_plain(b)):
+                fh.close()
+                os.replace(tmp, plain_tmp)
+                fh = open(tmp, "w", encoding="utf-8")
+                fh.write(QUOTED_HEADER + "\n")
+                with open(plain_tmp, encoding="utf-8") as written:  # plain names: no whitespace inside
+                    fh.writelines(" ".join(map(quote_pair_name, line.split())) + "\n" for line in written)
+                plain_tmp.unlink()
+                quoted = True
+            fh.write(f"{quote_pair_name(a)} {quote_pair_name(b)}\n" if quoted else f"{a} {b}\n")
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+        fh.close()
+        os.replace(tmp, path)
+    except BaseException:
+        fh.close()
+        tmp.unlink(missing_ok=True)
+        plain_tmp.unlink(missing_ok=True)
+        raise
 
 
 def _kmeans(x: np.ndarray, k: int, iters: int, rng: np.random.Generator) -> np.ndarray:

@@ -3,7 +3,9 @@
 :func:`incremental_mapping` maps a database built by :mod:`lightglue.collection.colmap_db`,
 keeps the largest model, writes it as a binary COLMAP model (``sparse/cameras.bin``,
 ``images.bin``, ``points3D.bin``, ...) and a PLY point cloud, both by rename from a
-temporary name, and returns it with a :class:`ReconstructionSummary`.
+temporary name, and returns it with a :class:`ReconstructionSummary`. When nothing can be
+reconstructed, the model and PLY of an earlier run are removed (they would describe other
+data). Work folders (``.mapping-*``) left by a killed run are removed first.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ReconstructionSummary:
         mean_track_length: mean number of observations per 3D point.
         mean_reprojection_error: mean reprojection error over all observations, pixels.
         unregistered: names of the images left out of the model.
+        unreadable: image -> reason, for images that could not be read (filled by the pipeline).
         stage_seconds: wall-clock seconds per pipeline stage (filled by the pipeline).
     """
 
@@ -40,6 +43,7 @@ class ReconstructionSummary:
     mean_track_length: float
     mean_reprojection_error: float
     unregistered: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def format(self) -> str:
@@ -52,6 +56,9 @@ class ReconstructionSummary:
         ]
         if self.unregistered:
             lines.append(f"not registered    : {', '.join(self.unregistered)}")
+        if self.unreadable:
+            lines.append(f"unreadable images : {len(self.unreadable)}")
+            lines += [f"  {name}: {reason}" for name, reason in self.unreadable.items()]
         for stage, sec in self.stage_seconds.items():
             lines.append(f"time {stage:<13}: {sec:.1f} s")
         return "\n".join(lines)
@@ -102,21 +109,24 @@ def incremental_mapping(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(".mapping-*"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
     with pycolmap.Database.open(db_path) as db:
         all_names = sorted(im.name for im in db.read_all_images())
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".mapping-") as work:
         with colmap_log_level(0 if verbose else 2):
             models = run_mapper(mapper, db_path, image_dir, work, num_threads, seed)
+        target = out_dir / "sparse"
+        if target.exists():  # moved into the work folder, deleted with it
+            os.replace(target, Path(work) / "old-sparse")
         if not models:
+            (out_dir / "points.ply").unlink(missing_ok=True)
             return None, ReconstructionSummary(len(all_names), 0, 0, 0.0, 0.0, all_names)
         rec = max(models.values(), key=lambda r: (r.num_reg_images(), r.num_points3D()))
         staged = Path(work) / "export"
         staged.mkdir()
         rec.write(staged)
         rec.export_PLY(Path(work) / "points.ply")
-        target = out_dir / "sparse"
-        if target.exists():
-            shutil.rmtree(target)
         os.replace(staged, target)
         os.replace(Path(work) / "points.ply", out_dir / "points.ply")
     return rec, summarize(rec, all_names)

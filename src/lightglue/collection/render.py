@@ -16,6 +16,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import ConnectionPatch
 
 from lightglue.collection._pycolmap import pycolmap
+from lightglue.collection.scene import (
+    frustum_depth,
+    frustum_lines,
+    robust_bounds,
+    robust_inliers,
+    scene_from_reconstruction,
+    view_axes,
+)
 
 
 def _save(fig: Figure, path: str | os.PathLike, dpi: int) -> Path:
@@ -28,53 +36,53 @@ def _save(fig: Figure, path: str | os.PathLike, dpi: int) -> Path:
     return path
 
 
-def camera_geometry(rec: pycolmap.Reconstruction) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Centres ``[C, 3]`` and unit viewing directions ``[C, 3]`` (world frame) of registered images."""
-    centres, dirs, names = [], [], []
-    for image_id in sorted(rec.reg_image_ids()):
-        image = rec.image(image_id)
-        world_from_cam = image.cam_from_world().inverse()
-        centres.append(world_from_cam.translation)
-        dirs.append(world_from_cam.rotation.matrix()[:, 2])
-        names.append(image.name)
-    return np.array(centres).reshape(-1, 3), np.array(dirs).reshape(-1, 3), names
+def _marker_size(num_points: int) -> float:
+    """Point size (points^2) that keeps a cloud of ``num_points`` legible: big when sparse, small when dense."""
+    return float(np.clip(6000.0 / max(num_points, 1), 0.3, 8.0))
 
 
-def _ground_axes(rec: pycolmap.Reconstruction) -> np.ndarray:
-    """Two orthonormal world axes ``[2, 3]`` spanning the ground plane, seen from above.
+def _draw_frusta(ax, segments: np.ndarray, axes2d: np.ndarray) -> None:
+    """Project frustum ``segments [C, 8, 2, 3]`` on two view axes ``[2, 3]`` and draw them in red."""
+    for seg in (segments.reshape(-1, 2, 3) @ axes2d.T):
+        ax.plot(seg[:, 0], seg[:, 1], color="red", linewidth=0.6)
 
-    "Up" is taken as the mean of the cameras' up directions (image y points down), the
-    first axis as the mean viewing direction projected onto the ground plane.
-    """
-    ups, views = [], []
-    for image_id in rec.reg_image_ids():
-        rot = rec.image(image_id).cam_from_world().rotation.matrix()  # rows: camera axes in world
-        ups.append(-rot[1])
-        views.append(rot[2])
-    if not ups:
-        return np.eye(3)[:2]
-    up = np.mean(ups, 0)
-    up /= max(np.linalg.norm(up), 1e-12)
-    forward = np.mean(views, 0)
-    forward -= forward.dot(up) * up
-    if np.linalg.norm(forward) < 1e-9:
-        forward = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 1.0, 0.0])
-    forward /= np.linalg.norm(forward)
-    return np.stack([forward, np.cross(up, forward)])
+
+def _box(points2d: np.ndarray, always: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Robust box ``([2], [2])`` of ``points2d [N, 2]``, grown to hold every point of ``always [M, 2]``."""
+    lo, hi = robust_bounds(points2d) if len(points2d) else robust_bounds(always)
+    if always is not None and len(always):
+        lo, hi = robust_bounds(np.concatenate([[lo, hi], always]), margin=0.03)
+    return lo, hi
+
+
+def _frame(ax, box: tuple[np.ndarray, np.ndarray]) -> None:
+    """Equal axes on ``box``."""
+    ax.set_xlim(box[0][0], box[1][0])
+    ax.set_ylim(box[0][1], box[1][1])
+    ax.set_aspect("equal", adjustable="box")
+    ax.tick_params(labelsize=7)
+
+
+def _aspect(box: tuple[np.ndarray, np.ndarray]) -> float:
+    """Width over height of a 2D box, kept within [0.4, 2.5] so that no panel gets too thin."""
+    w, h = np.maximum(box[1] - box[0], 1e-9)
+    return float(np.clip(w / h, 0.4, 2.5))
 
 
 def render_reconstruction(
     rec: pycolmap.Reconstruction,
     path: str | os.PathLike,
-    max_points: int = 20_000,
-    dpi: int = 120,
+    max_points: int = 50_000,
+    dpi: int = 110,
     seed: int = 0,
 ) -> Path:
-    """Draw camera centres (red, with viewing direction) and 3D points (their colours) to a PNG.
+    """Draw a reconstruction to a PNG in three views framed on the bulk of its points.
 
-    Two panels: a 3D perspective and a top view (ground plane: perpendicular to the cameras'
-    mean up direction, the mean viewing direction pointing right). Points outside the
-    1st-99th percentile box are dropped as outliers.
+    The views look along the scene's principal axes (:func:`~lightglue.collection.scene.view_axes`):
+    a front view (along the axis in which the points spread least, upright as in the photos,
+    far points drawn first), a top view with the cameras' viewing pyramids (red), and a 3D
+    perspective in the same frame. Outliers (:func:`~lightglue.collection.scene.robust_inliers`)
+    are not drawn; every panel has equal axes on a box holding 98 % of what it shows.
 
     Args:
         rec: the reconstruction.
@@ -83,41 +91,59 @@ def render_reconstruction(
         dpi: resolution.
         seed: seed of the subset.
     """
-    pts = np.array([p.xyz for p in rec.points3D.values()]).reshape(-1, 3)
-    rgb = np.array([p.color for p in rec.points3D.values()], dtype=np.float64).reshape(-1, 3) / 255.0
+    scene = scene_from_reconstruction(rec)
+    inliers = robust_inliers(scene.xyz)
+    pts, rgb = scene.xyz[inliers], scene.rgb[inliers].astype(np.float64) / 255.0
     if len(pts) > max_points:
-        keep = np.random.default_rng(seed).choice(len(pts), max_points, replace=False)
+        keep = np.sort(np.random.default_rng(seed).choice(len(pts), max_points, replace=False))
         pts, rgb = pts[keep], rgb[keep]
-    if len(pts) > 10:
-        lo, hi = np.percentile(pts, [1, 99], axis=0)
-        inside = np.all((pts >= lo) & (pts <= hi), axis=1)
-        pts, rgb = pts[inside], rgb[inside]
-    centres, dirs, _ = camera_geometry(rec)
-    both = np.concatenate([pts, centres])
-    half = max(np.ptp(both, axis=0).max() / 2, 1e-9) if len(both) else 1.0
-    arrow = 0.1 * half
+    axes = view_axes(pts, scene.rotations)  # rows: right, up, forward
+    origin = np.median(pts, axis=0) if len(pts) else np.zeros(3)
+    local = (pts - origin) @ axes.T
+    cams = (scene.centres - origin) @ axes.T
+    segments = frustum_lines(scene, frustum_depth(scene, inliers)) - origin
+    size = _marker_size(len(pts))
+    far_first = np.argsort(-local[:, 2])
 
-    fig = Figure(figsize=(12, 6))
-    ax3d = fig.add_subplot(1, 2, 1, projection="3d")
-    ax3d.scatter(*pts.T, c=rgb, s=0.5, depthshade=False)
-    ax3d.scatter(*centres.T, c="red", s=12)
-    ax3d.quiver(*centres.T, *(dirs * arrow).T, color="red", linewidth=0.8)
-    if len(both):
-        mid = (both.max(0) + both.min(0)) / 2
-        ax3d.set_xlim(mid[0] - half, mid[0] + half)
-        ax3d.set_ylim(mid[1] - half, mid[1] + half)
-        ax3d.set_zlim(mid[2] - half, mid[2] + half)
-    ax3d.set_title(f"{len(centres)} cameras, {rec.num_points3D()} points")
+    front_box = _box(local[:, :2], always=None if len(local) else cams[:, :2])
+    top_box = _box(local[:, [0, 2]], always=cams[:, [0, 2]])
+    ratios = [_aspect(front_box), _aspect(top_box), 1.0]
+    fig = Figure(figsize=(min(5.0 * sum(ratios) + 1.0, 18.0), 5.6))
+    grid = fig.add_gridspec(1, 3, width_ratios=ratios)
+    front = fig.add_subplot(grid[0])
+    front.scatter(local[far_first, 0], local[far_first, 1], c=rgb[far_first], s=size, linewidths=0)
+    _frame(front, front_box)
+    front.set_title("front (along the thinnest principal axis)", fontsize=10)
 
-    top = fig.add_subplot(1, 2, 2)
-    axes = _ground_axes(rec)
-    mean = centres.mean(0) if len(centres) else np.zeros(3)
-    p2, c2, d2 = (pts - mean) @ axes.T, (centres - mean) @ axes.T, dirs @ axes.T
-    top.scatter(*p2.T, c=rgb, s=0.5)
-    top.scatter(*c2.T, c="red", s=12)
-    top.quiver(*c2.T, *d2.T, color="red", angles="xy", scale_units="xy", scale=1 / arrow, width=0.003)
-    top.set_aspect("equal", adjustable="datalim")
-    top.set_title("top view (cameras in red)")
+    top = fig.add_subplot(grid[1])
+    top_axes = axes[[0, 2]]  # right, forward: seen from above, the cameras look up the page
+    top.scatter(local[:, 0], local[:, 2], c=rgb, s=size, linewidths=0)
+    _draw_frusta(top, segments, top_axes)
+    top.scatter(cams[:, 0], cams[:, 2], c="red", s=8)
+    _frame(top, top_box)
+    top.set_title("top view, cameras in red", fontsize=10)
+
+    persp = fig.add_subplot(grid[2], projection="3d")
+    # matplotlib's z is up: plot (right, forward, up), seen from behind the cameras, a little from above
+    persp.scatter(local[:, 0], local[:, 2], local[:, 1], c=rgb, s=size, linewidths=0, depthshade=False)
+    lo, hi = robust_bounds(local[:, [0, 2, 1]]) if len(local) else robust_bounds(cams[:, [0, 2, 1]])
+    span = float(np.max(hi - lo))
+    mid = (lo + hi) / 2
+    persp.set_xlim(mid[0] - span / 2, mid[0] + span / 2)
+    persp.set_ylim(mid[1] - span / 2, mid[1] + span / 2)
+    persp.set_zlim(mid[2] - span / 2, mid[2] + span / 2)
+    persp.set_box_aspect((1, 1, 1))
+    persp.view_init(elev=20, azim=-70)
+    persp.tick_params(labelsize=6)
+    persp.set_title("3D (points only)", fontsize=10)
+
+    hidden = int((~inliers).sum())
+    fig.suptitle(
+        f"{len(scene.names)} cameras, {len(scene.xyz)} points"
+        + (f" ({hidden} outliers not drawn)" if hidden else "")
+        + (f", {len(pts)} drawn" if len(pts) < inliers.sum() else ""),
+        fontsize=12,
+    )
     fig.tight_layout()
     return _save(fig, path, dpi)
 

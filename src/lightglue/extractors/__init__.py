@@ -11,10 +11,17 @@ Example::
 from .aliked import ALIKED
 from .base import Extractor
 from .disk import DISK
+from .dog_hardnet import DoGHardNet
 from .sift import SIFT
 from .superpoint import SuperPoint
 
-EXTRACTORS: dict[str, type[Extractor]] = {"aliked": ALIKED, "disk": DISK, "sift": SIFT, "superpoint": SuperPoint}
+EXTRACTORS: dict[str, type[Extractor]] = {
+    "aliked": ALIKED,
+    "disk": DISK,
+    "doghardnet": DoGHardNet,
+    "sift": SIFT,
+    "superpoint": SuperPoint,
+}
 """The extractor paired with each LightGlue feature preset of the same name."""
 
-__all__ = ["ALIKED", "DISK", "EXTRACTORS", "SIFT", "Extractor", "SuperPoint"]
+__all__ = ["ALIKED", "DISK", "DoGHardNet", "EXTRACTORS", "SIFT", "Extractor", "SuperPoint"]

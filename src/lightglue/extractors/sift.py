@@ -143,9 +143,15 @@ class SIFT(Extractor):
             image = rgb_to_grayscale(image)
         quantised = (image[:, 0].cpu().numpy() * 255.0).clip(0, 255).astype(np.uint8)
         per_image = []
-        for gray in quantised:
-            feats = {k: torch.from_numpy(v).to(image.device) for k, v in self._extract_one(gray).items()}
-            if self.conf.rootsift:
-                feats["descriptors"] = root_sift(feats["descriptors"])
+        for gray, gray_u8 in zip(image, quantised):
+            feats = {k: torch.from_numpy(v).to(image.device) for k, v in self._extract_one(gray_u8).items()}
+            feats["descriptors"] = self._describe(gray, feats)
             per_image.append(feats)
         return pad_and_stack(per_image)
+
+    def _describe(self, gray: torch.Tensor, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Descriptors ``[N, D]`` of one image's detections; ``gray`` is ``[1, H, W]`` in [0, 1].
+
+        SIFT: OpenCV's descriptors, as RootSIFT when ``rootsift`` is set.
+        """
+        return root_sift(feats["descriptors"]) if self.conf.rootsift else feats["descriptors"]

@@ -1,12 +1,18 @@
 """Configuration of the LightGlue matcher and the per-feature presets.
 
 The keys and defaults are the official implementation's. Unlike the official code, a value
-the user passes always wins over the preset, and unknown keys are an error.
+the user passes always wins over the preset, values are range-checked, and an unknown key is
+ignored with a warning that names the closest valid key (the official class silently keeps
+any key; hloc passes its own ``compile`` key, which is ignored without a warning).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import numbers
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +65,9 @@ class LightGlueConfig:
         width_confidence: point pruning; a point is dropped when confident and
             ``matchability <= 1 - width_confidence``; -1 disables.
         filter_threshold: minimal match score (strict).
-        weights: an explicit weight file, or None to use the preset's file.
+        weights: a weight file, or a canonical name found by :mod:`lightglue.weights`; with a
+            feature preset, None means the preset's file (its name is stored here, as in the
+            official class); without one, None means random weights.
         pruning_min_keypoints: prune only images with more points than this; None uses the
             reference's per-device values (:data:`PRUNING_MIN_KEYPOINTS`).
     """
@@ -79,14 +87,25 @@ class LightGlueConfig:
     pruning_min_keypoints: int | None = None
 
     def __post_init__(self) -> None:
+        for key in ("input_dim", "descriptor_dim", "n_layers", "num_heads"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
+        for key in ("depth_confidence", "width_confidence"):
+            value = _number(self, key)
+            if not (value == -1 or 0 < value <= 1):
+                raise ValueError(f"{key} must be in (0, 1], or -1 to disable, got {value!r}")
+        if not 0 <= _number(self, "filter_threshold") <= 1:
+            raise ValueError(f"filter_threshold must be in [0, 1], got {self.filter_threshold!r}")
+        minimum = self.pruning_min_keypoints
+        if minimum is not None and (isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < -1):
+            raise ValueError(f"pruning_min_keypoints must be None or an integer >= -1, got {minimum!r}")
         if self.descriptor_dim % self.num_heads:
             raise ValueError(
                 f"descriptor_dim={self.descriptor_dim} is not divisible by num_heads={self.num_heads}"
             )
         if (self.descriptor_dim // self.num_heads) % 2:
             raise ValueError("the head dimension must be even for the rotary encoding")
-        if self.n_layers < 1:
-            raise ValueError(f"n_layers must be >= 1, got {self.n_layers}")
 
     @property
     def head_dim(self) -> int:
@@ -98,20 +117,39 @@ class LightGlueConfig:
         return np.clip(0.8 + 0.1 * np.exp(-4.0 * i / self.n_layers), 0, 1).astype(np.float32)
 
 
+def _number(config: LightGlueConfig, key: str) -> float:
+    """The finite real value of option ``key`` (ValueError for NaN, inf or a non-number)."""
+    value = getattr(config, key)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r}")
+    return float(value)
+
+
 CONFIG_KEYS = frozenset(f.name for f in dataclasses.fields(LightGlueConfig))
 
+# Keys that callers of the official class pass without it using them: hloc's matcher
+# configuration carries ``compile`` (hloc calls :meth:`LightGlue.compile` itself).
+IGNORED_KEYS = frozenset({"compile"})
 
-def make_config(features: str | None, **overrides) -> tuple[LightGlueConfig, FeaturePreset | None]:
+
+def warn_unknown_keys(keys: set[str] | frozenset[str], valid: frozenset[str], owner: str) -> None:
+    """Warn once per key that is not a valid option, naming the closest valid one (a typo)."""
+    for key in sorted(keys - valid - IGNORED_KEYS):
+        close = difflib.get_close_matches(key, sorted(valid), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; valid options: {sorted(valid)}"
+        warnings.warn(f"{owner}: unknown option {key!r} is ignored{hint}", UserWarning, stacklevel=4)
+
+
+def make_config(features: str | None, **overrides) -> LightGlueConfig:
     """Merge defaults, the feature preset and the user's overrides (the user wins).
 
+    Unknown keys are dropped with a warning (see :func:`warn_unknown_keys`).
+
     Raises:
-        ValueError: unknown feature type.
-        TypeError: unknown configuration key.
+        ValueError: unknown feature type, or an option out of its range.
     """
-    unknown = sorted(set(overrides) - CONFIG_KEYS)
-    if unknown:
-        raise TypeError(f"Unknown LightGlue option(s) {unknown}; valid options: {sorted(CONFIG_KEYS)}")
-    preset = None
+    warn_unknown_keys(set(overrides), CONFIG_KEYS, "LightGlue")
+    overrides = {k: v for k, v in overrides.items() if k in CONFIG_KEYS}
     values: dict = {}
     if features is not None:
         if features not in FEATURE_PRESETS:
@@ -119,7 +157,16 @@ def make_config(features: str | None, **overrides) -> tuple[LightGlueConfig, Fea
         preset = FEATURE_PRESETS[features]
         values.update(input_dim=preset.input_dim, add_scale_ori=preset.add_scale_ori)
     values.update(overrides)
-    return LightGlueConfig(**values), preset
+    if features is not None and values.get("weights") is None:  # weights=None: the preset's file
+        values["weights"] = FEATURE_PRESETS[features].weights
+    return LightGlueConfig(**values)
 
 
-__all__ = ["FEATURE_PRESETS", "FeaturePreset", "LightGlueConfig", "make_config", "PRUNING_MIN_KEYPOINTS"]
+__all__ = [
+    "FEATURE_PRESETS",
+    "FeaturePreset",
+    "LightGlueConfig",
+    "make_config",
+    "PRUNING_MIN_KEYPOINTS",
+    "warn_unknown_keys",
+]

@@ -82,18 +82,39 @@ def _image_size(feats: dict, side: str, batch: int) -> torch.Tensor | None:
         size = size.expand(batch, 2)
     if size.shape != (batch, 2):
         raise _fail(side, f"image_size must be [B, 2] = [{batch}, 2] (W, H), got {list(size.shape)}")
-    if not bool((size > 0).all()):
-        raise _fail(side, "image_size must be positive (W, H) in pixels")
+    if not bool((size > 0).all() & torch.isfinite(size).all()):
+        raise _fail(side, "image_size must be positive and finite (W, H) in pixels")
     return size
 
 
+def _check_finite(side: str, key: str, value: torch.Tensor, mask: torch.Tensor | None) -> None:
+    """Raise if a real keypoint's ``value`` ([B, N] or [B, N, K]) holds NaN or inf."""
+    bad = ~torch.isfinite(value)
+    if bad.ndim == 3:
+        bad = bad.any(-1)
+    if mask is not None:
+        bad &= mask
+    if bool(bad.any()):
+        b, i = (int(v) for v in torch.nonzero(bad)[0])
+        more = int(bad.sum()) - 1
+        raise _fail(
+            side,
+            f"{key} holds NaN or infinite values at batch element {b}, keypoint index {i}"
+            + (f" (and {more} more keypoint(s))" if more else ""),
+        )
+
+
 def parse_image_inputs(
-    feats: dict, side: str, input_dim: int, add_scale_ori: bool, preset: str | None
+    feats: dict, side: str, input_dim: int, add_scale_ori: bool, preset: str | None, dtype: torch.dtype
 ) -> ImageInputs:
     """Check one side's feature dict and build normalised positional inputs.
 
+    Descriptors of another float dtype (float64, float16, bfloat16) are converted to ``dtype``,
+    the model's.
+
     Raises:
-        ValueError: with a message naming the side and the offending key.
+        ValueError: with a message naming the side and the offending key (for NaN or inf
+            values also the batch element and keypoint index).
     """
     if not isinstance(feats, dict):
         raise _fail(side, f"expected a dict of tensors, got {type(feats).__name__}")
@@ -121,6 +142,9 @@ def parse_image_inputs(
             raise _fail(side, f"keypoint_mask must be a bool tensor [B, N] = [{b}, {n}]")
         if bool(mask.all()):
             mask = None
+    _check_finite(side, "keypoints", kpts, mask)
+    _check_finite(side, "descriptors", desc, mask)
+    desc = desc.to(dtype)
     positions = normalize_keypoints(kpts, _image_size(feats, side, b), mask)
     if add_scale_ori:
         extra = []
@@ -130,6 +154,7 @@ def parse_image_inputs(
             value = feats[key]
             if value.shape != (b, n):
                 raise _fail(side, f"{key} must be [B, N] = [{b}, {n}], got {list(value.shape)}")
+            _check_finite(side, key, value, mask)
             extra.append(value.float().unsqueeze(-1))
         positions = torch.cat([positions, *extra], -1)
     if mask is not None:

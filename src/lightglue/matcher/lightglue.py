@@ -9,15 +9,18 @@ in a batch as alone (up to float rounding of the padded attention).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from lightglue.matcher.assignment import MatchAssignment, TokenConfidence, filter_matches
-from lightglue.matcher.config import PRUNING_MIN_KEYPOINTS, LightGlueConfig, make_config
+from lightglue.matcher.config import FEATURE_PRESETS, PRUNING_MIN_KEYPOINTS, LightGlueConfig, make_config
 from lightglue.matcher.inputs import ImageInputs, parse_image_inputs
 from lightglue.matcher.layers import FourierPositionalEncoding, TransformerLayer
 from lightglue.weights import load_state_dict
@@ -93,24 +96,80 @@ class _Side:
         return None if self.dense else self.valid
 
 
+class _CompiledForward:
+    """A layer's forward through ``torch.compile``, falling back to eager if compiling fails."""
+
+    def __init__(self, eager: Callable, mode: str) -> None:
+        import torch._dynamo.exc
+        import torch._inductor.exc
+
+        self._failures = (torch._dynamo.exc.BackendCompilerFailed, torch._inductor.exc.InductorError)
+        self.eager = eager
+        self.compiled: Callable | None = torch.compile(eager, mode=mode, dynamic=True)
+
+    def __call__(self, *args: Any) -> Any:
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args)
+            except self._failures as err:
+                self.compiled = None
+                warnings.warn(
+                    f"LightGlue.compile: torch.compile cannot run here ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0] if str(err) else ''}); the layers run uncompiled.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        return self.eager(*args)
+
+
 class LightGlue(nn.Module):
     """LightGlue: match two sets of local features (ICCV 2023).
+
+    A drop-in for the official ``lightglue.LightGlue``: same constructor, options, class
+    attributes (:attr:`default_conf`, :attr:`features`, :attr:`required_data_keys`,
+    :attr:`version`, :attr:`url`, :attr:`pruning_keypoint_thresholds`) and methods
+    (:meth:`compile`, :meth:`confidence_threshold`, :meth:`get_pruning_mask`,
+    :meth:`check_if_stop`, :meth:`pruning_min_kpts`).
 
     Args:
         features: preset name (``superpoint``, ``disk``, ``aliked``, ``sift``, ``doghardnet``)
             that selects the pretrained weights and descriptor size, or None for a model with
             random weights (or the file given by ``weights``).
         **conf: overrides of :class:`~lightglue.matcher.config.LightGlueConfig`; a value
-            passed here always wins over the preset. Unknown keys raise TypeError.
+            passed here always wins over the preset. An unknown key is ignored with a
+            warning naming the closest valid key; an out-of-range value is a ValueError.
 
     Inputs and outputs: see :meth:`forward`.
     """
 
+    default_conf: ClassVar[dict[str, Any]] = {
+        f.name: f.default for f in dataclasses.fields(LightGlueConfig)
+    }
+    """Every option with its default (the official keys, plus ``pruning_min_keypoints``)."""
+
+    features: ClassVar[dict[str, dict[str, Any]]] = {
+        name: {
+            "weights": p.weights,
+            "input_dim": p.input_dim,
+            **({"add_scale_ori": True} if p.add_scale_ori else {}),
+        }
+        for name, p in FEATURE_PRESETS.items()
+    }
+    """The options each feature preset sets, as in the official class."""
+
+    pruning_keypoint_thresholds: ClassVar[dict[str, int]] = dict(PRUNING_MIN_KEYPOINTS)
+    """Images with at most this many points are not pruned, per device kind."""
+
+    required_data_keys: ClassVar[list[str]] = ["image0", "image1"]
+    version: ClassVar[str] = "v0.1_arxiv"
+    url: ClassVar[str] = "https://github.com/cvg/LightGlue/releases/download/{}/{}_lightglue.pth"
+
     def __init__(self, features: str | None = "superpoint", **conf) -> None:
         super().__init__()
-        self.conf, preset = make_config(features, **conf)
-        self.features = features
-        c: LightGlueConfig = self.conf
+        self.conf: LightGlueConfig = make_config(features, **conf)
+        self.feature_type = features
+        self.static_lengths: list[int] | None = None
+        c = self.conf
         d = c.descriptor_dim
         self.input_proj = nn.Linear(c.input_dim, d) if c.input_dim != d else nn.Identity()
         self.posenc = FourierPositionalEncoding(2 + 2 * c.add_scale_ori, c.head_dim)
@@ -121,8 +180,83 @@ class LightGlue(nn.Module):
         self.register_buffer("confidence_thresholds", thresholds, persistent=False)
         if c.weights is not None:
             self.load_weights(c.weights)
-        elif preset is not None:
-            self.load_weights(preset.weights)
+
+    # ------------------------------------------------------------------ official API
+    def compile(
+        self,
+        mode: str = "reduce-overhead",
+        static_lengths: Sequence[int] = (256, 512, 768, 1024, 1280, 1536),
+    ) -> None:
+        """Compile every transformer layer with ``torch.compile`` (in place).
+
+        Like the official method, it compiles the attention layers only; they are compiled for
+        dynamic shapes, so inputs are not padded to ``static_lengths`` (recorded in
+        :attr:`static_lengths` for compatibility). With point pruning enabled the number of
+        points changes at every layer, which costs recompilations: a warning says so, as the
+        official one does. When the compiler cannot run on this machine (no C++ toolchain,
+        unsupported device), the first call warns and the layers run uncompiled, with the
+        same results.
+
+        Args:
+            mode: a ``torch.compile`` mode (``default``, ``reduce-overhead``, ``max-autotune``...).
+            static_lengths: point counts the official implementation pads to.
+        """
+        if self.conf.width_confidence != -1:
+            warnings.warn(
+                "LightGlue.compile: point pruning (width_confidence != -1) changes the number of "
+                "points at every layer, so the compiled layers are re-specialised and gain less; "
+                "pass width_confidence=-1 for the fastest compiled forward.",
+                UserWarning,
+                stacklevel=2,
+            )
+        for layer in self.transformers:
+            eager = layer.forward
+            if isinstance(eager, _CompiledForward):
+                eager = eager.eager
+            layer.forward = _CompiledForward(eager, mode)
+        self.static_lengths = list(static_lengths)
+
+    def confidence_threshold(self, layer_index: int) -> float:
+        """Early-exit confidence threshold of layer ``layer_index``: ``clip(0.8 + 0.1 exp(-4 i / L), 0, 1)``."""
+        return float(self.confidence_thresholds[layer_index])
+
+    def get_pruning_mask(
+        self, confidences: torch.Tensor | None, scores: torch.Tensor, layer_index: int
+    ) -> torch.Tensor:
+        """Points to keep after layer ``layer_index``: matchable, or not yet confident.
+
+        Args:
+            confidences: [B, N] token confidences, or None (no early exit).
+            scores: [B, N] matchability probabilities.
+
+        Returns:
+            [B, N] bool, True = keep.
+        """
+        keep = scores > (1 - self.conf.width_confidence)
+        if confidences is not None:  # low-confidence points are never pruned
+            keep |= confidences <= self.confidence_thresholds[layer_index]
+        return keep
+
+    def check_if_stop(
+        self,
+        confidences0: torch.Tensor,
+        confidences1: torch.Tensor,
+        layer_index: int,
+        num_points: int | torch.Tensor,
+    ) -> torch.Tensor:
+        """Early-exit test after layer ``layer_index``, per pair.
+
+        Args:
+            confidences0, confidences1: [B, M] / [B, N] token confidences (points that do not
+                count must hold a value >= the threshold, e.g. 1).
+            num_points: points of the pair, an int or [B].
+
+        Returns:
+            [B] bool: the share of confident points exceeds ``depth_confidence``.
+        """
+        threshold = self.confidence_thresholds[layer_index]
+        unsure = (confidences0 < threshold).sum(-1) + (confidences1 < threshold).sum(-1)
+        return (1.0 - unsure.float() / num_points) > self.conf.depth_confidence
 
     # ------------------------------------------------------------------ weights
     def load_weights(self, weights: str) -> None:
@@ -145,6 +279,8 @@ class LightGlue(nn.Module):
         Each side is a dict with ``keypoints [B, N, 2]`` (pixels), ``descriptors [B, N, D]``,
         ``image_size [B, 2]`` (W, H) or ``image [B, C, H, W]``; ``scales``/``oris`` [B, N] for
         sift/doghardnet; ``keypoint_mask [B, N]`` for batches with unequal keypoint counts.
+        Descriptors of any float dtype are converted to the model's; a NaN or infinite value
+        in a real keypoint's inputs is a ValueError naming the image, batch element and index.
 
         Returns:
             dict with ``matches0 [B, M]`` (index into image 1, -1 if none), ``matches1 [B, N]``,
@@ -156,7 +292,7 @@ class LightGlue(nn.Module):
         if not isinstance(data, dict) or "image0" not in data or "image1" not in data:
             raise ValueError("LightGlue expects a dict with keys 'image0' and 'image1'")
         c = self.conf
-        args = (c.input_dim, c.add_scale_ori, self.features)
+        args = (c.input_dim, c.add_scale_ori, self.feature_type, self.log_assignment[0].final_proj.weight.dtype)
         in0 = parse_image_inputs(data["image0"], "image0", *args)
         in1 = parse_image_inputs(data["image1"], "image1", *args)
         if in0.descriptors.shape[0] != in1.descriptors.shape[0]:
@@ -174,7 +310,9 @@ class LightGlue(nn.Module):
         if self.conf.pruning_min_keypoints is not None:
             return self.conf.pruning_min_keypoints
         kind = "flash" if device.type == "cuda" and self.conf.flash else device.type
-        return PRUNING_MIN_KEYPOINTS.get(kind, -1)
+        return self.pruning_keypoint_thresholds.get(kind, -1)
+
+    pruning_min_kpts = pruning_min_keypoints  # the official name
 
     def _initial_side(self, inputs: ImageInputs) -> _Side:
         b, n = inputs.descriptors.shape[:2]
@@ -204,9 +342,9 @@ class LightGlue(nn.Module):
             if c.depth_confidence > 0:
                 conf0 = self.token_confidence[i](s0.desc)
                 conf1 = self.token_confidence[i](s1.desc)
-                threshold = self.confidence_thresholds[i]
-                unsure = ((conf0 < threshold) & s0.valid).sum(1) + ((conf1 < threshold) & s1.valid).sum(1)
-                done = (1.0 - unsure.float() / total[rows]) > c.depth_confidence
+                done = self.check_if_stop(
+                    conf0.masked_fill(~s0.valid, 1.0), conf1.masked_fill(~s1.valid, 1.0), i, total[rows]
+                )
                 if bool(done.any()):  # these pairs exit: predict with this layer's head
                     self._finalize(out, i, i + 1, rows, done, s0, s1)
                     stay = torch.nonzero(~done).squeeze(1)
@@ -242,9 +380,7 @@ class LightGlue(nn.Module):
         each kept point's ``prune_out`` entry gains 1. Returns the active points left per
         pair [b].
         """
-        keep = self.log_assignment[layer].matchability_probability(side.desc) > (1 - self.conf.width_confidence)
-        if confidence is not None:  # low-confidence points are never pruned
-            keep |= confidence <= self.confidence_thresholds[layer]
+        keep = self.get_pruning_mask(confidence, self.log_assignment[layer].matchability_probability(side.desc), layer)
         keep &= side.valid
         minimum = self.pruning_min_keypoints(side.desc.device)
         counted = keep  # points that went through a pruning step and stayed

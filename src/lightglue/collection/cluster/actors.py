@@ -101,19 +101,25 @@ class MatchWorker(_Worker):
         super().__init__(threads, device)
         self.matcher = preset.build_matcher(self.device)
 
-    def match(self, batches: Sequence[Sequence[Pair]], features: Mapping[str, ImageFeatures]) -> ShardResult:
-        """Matches of every pair, batch by batch exactly as given (padding included)."""
+    def match(self, batches: Sequence[Sequence[Pair]], features: Mapping[str, ImageFeatures], scheme: str,
+              hashes: Mapping[str, str]) -> ShardResult:
+        """Matches of every pair, batch by batch exactly as given (padding included).
+
+        ``scheme``: the pair-key scheme of the driver's ``matches.h5``; ``hashes``: image ->
+        content hash, stamped on each record (see :func:`~lightglue.collection.match.match_batch`).
+        """
         start = time.perf_counter()
         tensors = {name: _to_tensors(f) for name, f in features.items()}
         records: list[Record] = []
         for batch in batches:
             data0, data1 = load_batch(batch, tensors.__getitem__, self.device)
-            records.extend(match_batch(self.matcher, batch, data0, data1))
+            records.extend(match_batch(self.matcher, batch, data0, data1, scheme, hashes))
         return ShardResult(records, seconds=time.perf_counter() - start, worker=_worker_id())
 
-    def match_refs(self, batches: Sequence[Sequence[Pair]], refs: Mapping[str, object]) -> ShardResult:
+    def match_refs(self, batches: Sequence[Sequence[Pair]], refs: Mapping[str, object], scheme: str,
+                   hashes: Mapping[str, str]) -> ShardResult:
         """:meth:`match` with the features given as object-store references (fetched here)."""
         import ray
 
         values = ray.get(list(refs.values()))
-        return self.match(batches, dict(zip(refs, values)))
+        return self.match(batches, dict(zip(refs, values)), scheme, hashes)

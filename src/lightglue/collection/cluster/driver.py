@@ -14,20 +14,20 @@ re-run does only the work that is missing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import h5py
 
 from lightglue.collection.cluster.actors import ExtractWorker, MatchWorker, ShardResult
 from lightglue.collection.cluster.connect import ClusterOptions, connect, require_ray, worker_resources
 from lightglue.collection.cluster.scheduler import ShardScheduler, WorkerStats, format_worker_stats
 from lightglue.collection.cluster.shards import ImageShard, MatchShard, image_shards, match_shards
 from lightglue.collection.extract import ExtractReport
-from lightglue.collection.features_h5 import read_features
+from lightglue.collection.features_h5 import open_features, read_features
+from lightglue.collection.fingerprint import read_with_fingerprint
 from lightglue.collection.h5store import H5Store
 from lightglue.collection.pairs import Pair
 from lightglue.collection.presets import Preset
@@ -96,12 +96,15 @@ class ClusterExtractor(_Engine):
             actors, lambda actor, payload: actor.extract.remote(payload)
         )
 
+        fingerprints: dict[str, dict[str, Any]] = {}  # of the bytes sent, stored with the features
+
         def jobs():
             for shard in image_shards(todo, self.options.extract_shard):
                 payload = []
                 for name in shard.names:
                     try:
-                        payload.append((name, (Path(image_dir) / name).read_bytes()))
+                        data, fingerprints[name] = read_with_fingerprint(Path(image_dir) / name)
+                        payload.append((name, data))
                     except OSError as err:  # reported by the worker with the shard's results
                         payload.append((name, f"Could not read image {name!r}: {err.strerror or err}."))
                 yield shard, payload
@@ -110,8 +113,10 @@ class ClusterExtractor(_Engine):
         bar = progress_bar(len(todo), "extract", "img", progress)
 
         def on_done(shard: ImageShard, result: ShardResult) -> None:
-            writer.put(result.records)
+            writer.put([dataclasses.replace(r, group_attrs=fingerprints.pop(r.key)) for r in result.records])
             report.extracted.extend(r.key for r in result.records)
+            for name in result.skipped:
+                fingerprints.pop(name, None)
             for name, reason in result.skipped.items():
                 report.skipped[name] = reason
                 logger.warning("Skipping image %s: %s", name, reason)
@@ -164,8 +169,12 @@ class ClusterMatcher(_Engine):
     worker_cls: type = MatchWorker  # a subclass can replace the work (the benchmark's no-op matcher)
 
     def __call__(self, batches: Sequence[Sequence[Pair]], features_path: Path, store: H5Store,
-                 progress: bool) -> int:
-        """Match every batch into ``store``; returns the number of pairs matched."""
+                 progress: bool, scheme: str, hashes: Mapping[str, str]) -> int:
+        """Match every batch into ``store``; returns the number of pairs matched.
+
+        ``scheme`` (the file's pair-key scheme) and ``hashes`` (image -> content hash) go to
+        the workers with each shard, so records carry the keys and hashes of the local path.
+        """
         shards = match_shards(batches, self.options.match_shard)
         actors = _start_actors(self.worker_cls, self.options, self.preset, self.device)
         scheduler: ShardScheduler[MatchShard] = ShardScheduler(
@@ -174,12 +183,13 @@ class ClusterMatcher(_Engine):
         writer = RecordWriter(store)
         bar = progress_bar(sum(s.num_items for s in shards), "match", "pair", progress)
         matched = 0
-        with h5py.File(features_path, "r") as f:
+        with open_features(features_path) as f:
             refs = _FeatureRefs(f)
 
             def jobs():
                 for shard in shards:
-                    yield shard, (shard.batches, refs.acquire(shard.images()))
+                    images = shard.images()
+                    yield shard, (shard.batches, refs.acquire(images), scheme, {n: hashes[n] for n in images})
 
             def on_done(shard: MatchShard, result: ShardResult) -> None:
                 nonlocal matched
