@@ -65,9 +65,11 @@ class NoOpMatchWorker(MatchWorker):
     def __init__(self, preset, threads: int = 1, device: str | None = None):  # no matcher to load
         torch.set_num_threads(threads)
 
-    def match(self, batches: Sequence[Sequence[Pair]], features: Mapping[str, ImageFeatures]) -> ShardResult:
+    def match(self, batches: Sequence[Sequence[Pair]], features: Mapping[str, ImageFeatures], scheme: str,
+              hashes: Mapping[str, str]) -> ShardResult:
         start = time.perf_counter()
-        records = [match_record(a, b, np.full(len(features[a]), -1, np.int32), np.zeros(len(features[a]), np.float32))
+        records = [match_record(a, b, np.full(len(features[a]), -1, np.int32), np.zeros(len(features[a]), np.float32),
+                                scheme, (hashes[a], hashes[b]))
                    for batch in batches for a, b in batch]
         return ShardResult(records, seconds=time.perf_counter() - start, worker=_worker_id())
 
