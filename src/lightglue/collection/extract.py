@@ -115,12 +115,16 @@ ExtractEngine = Callable[[Path, list[str], H5Store, "ExtractReport", bool], None
 
 
 def extract_record(
-    extractor: torch.nn.Module, preset: Preset, name: str, image: torch.Tensor, fingerprint: Mapping[str, Any] | None = None
+    extractor: torch.nn.Module,
+    preset: Preset,
+    name: str,
+    image: torch.Tensor,
+    fingerprint: Mapping[str, Any] | None = None,
 ) -> Record:
     """The ``features.h5`` record of one image ``[3, H, W]`` (ValueError/RuntimeError if it fails).
 
-    ``fingerprint``: the image file's attributes (:func:`~lightglue.collection.fingerprint.image_fingerprint`),
-    stored on the record's group.
+    ``fingerprint``: the image file's attributes
+    (:func:`~lightglue.collection.fingerprint.image_fingerprint`), stored on the record's group.
     """
     with torch.inference_mode():
         feats = extractor.extract(image, resize=preset.resize)
