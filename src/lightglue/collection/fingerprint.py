@@ -35,6 +35,14 @@ def image_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     return {SIZE_ATTR: stat.st_size, MTIME_ATTR: stat.st_mtime_ns, HASH_ATTR: file_sha256(path)}
 
 
+def read_with_fingerprint(path: str | os.PathLike) -> tuple[bytes, dict[str, Any]]:
+    """The bytes of the file at ``path`` and their :func:`image_fingerprint`, from one read."""
+    with open(path, "rb") as fh:
+        stat = os.fstat(fh.fileno())
+        data = fh.read()
+    return data, {SIZE_ATTR: len(data), MTIME_ATTR: stat.st_mtime_ns, HASH_ATTR: hashlib.sha256(data).hexdigest()}
+
+
 def is_unchanged(path: str | os.PathLike, stored: Mapping[str, Any]) -> bool:
     """Whether the file at ``path`` is the one ``stored`` (attributes of a features group) describes.
 

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -25,7 +25,7 @@ import torch
 
 from lightglue.collection.features_h5 import ImageFeatures, open_features, read_features
 from lightglue.collection.fingerprint import HASH_ATTR
-from lightglue.collection.h5store import H5Store, item_keys
+from lightglue.collection.h5store import H5Store, Record, item_keys
 from lightglue.collection.lock import folder_lock
 from lightglue.collection.matches_h5 import (
     PAIR_KEYS_ATTR,
@@ -93,8 +93,45 @@ class _FeatureCache:
         return self._items[name]
 
 
+MatchEngine = Callable[[list[list[Pair]], Path, H5Store, bool, str, dict[str, str]], int]
+
+
 def _batches(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def load_batch(
+    batch: Sequence[Pair], get: Callable[[str], dict[str, torch.Tensor]], device: torch.device
+) -> tuple[dict, dict]:
+    """Padded matcher inputs of a batch of pairs (``get``: image name -> :func:`_to_tensors`)."""
+    data0 = batch_to_device(batch_features([get(a) for a, _ in batch]), device)
+    data1 = batch_to_device(batch_features([get(b) for _, b in batch]), device)
+    return data0, data1
+
+
+def match_batch(
+    matcher: torch.nn.Module, batch: Sequence[Pair], data0: dict, data1: dict, scheme: str,
+    hashes: Mapping[str, str],
+) -> list[Record]:
+    """Match one padded batch (from :func:`load_batch`); one ``matches.h5`` record per pair.
+
+    ``scheme`` is the file's pair-key scheme (``"hloc"`` or ``"quoted"``), ``hashes`` the
+    content hash of each image of the batch (stamped on its records).
+    """
+    with torch.inference_mode():
+        out = matcher({"image0": data0, "image1": data1})
+    counts0 = data0["keypoint_mask"].sum(1).tolist()
+    return [
+        match_record(
+            a,
+            b,
+            out["matches0"][i, : counts0[i]].cpu().numpy(),
+            out["matching_scores0"][i, : counts0[i]].float().cpu().numpy(),
+            scheme,
+            (hashes[a], hashes[b]),
+        )
+        for i, (a, b) in enumerate(batch)
+    ]
 
 
 def _choose_key_scheme(names: Sequence[str], matches_path: Path) -> str:
@@ -158,6 +195,7 @@ def match_collection(
     cache_size: int = 512,
     progress: bool = True,
     device: torch.device | str | None = None,
+    engine: MatchEngine | None = None,
 ) -> MatchReport:
     """Match image pairs in batches, into an hloc-layout ``matches.h5``.
 
@@ -177,6 +215,10 @@ def match_collection(
         cache_size: images kept in memory.
         progress: show a progress bar.
         device: where the matcher runs (default: a CUDA GPU if there is one, else the CPU).
+        engine: does the batches left instead of this process, e.g. on a cluster
+            (:class:`lightglue.collection.cluster.driver.ClusterMatcher`): called as
+            ``engine(batches, features_path, store, progress, scheme, hashes)`` once stale
+            records are dropped, under the folder lock; returns the pairs matched.
 
     Raises:
         FolderBusyError: another process writes into the same folder.
@@ -187,12 +229,14 @@ def match_collection(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     matches_path = Path(matches_path)
     with folder_lock(matches_path.parent):
-        return _match_locked(features_path, pairs, matches_path, preset, batch_size, cache_size, progress, device)
+        return _match_locked(
+            features_path, pairs, matches_path, preset, batch_size, cache_size, progress, device, engine
+        )
 
 
 def _match_locked(
     features_path: str | os.PathLike, pairs: Sequence[Pair], matches_path: Path, preset: Preset, batch_size: int,
-    cache_size: int, progress: bool, device: torch.device | str | None,
+    cache_size: int, progress: bool, device: torch.device | str | None, engine: MatchEngine | None,
 ) -> MatchReport:
     start = time.perf_counter()
     store = H5Store(
@@ -224,37 +268,23 @@ def _match_locked(
     store.consolidate(drop=stale)
 
     todo = [b for b in _batches(valid, batch_size) if not all(p in done for p in b)]
-    if todo:
+    if todo and engine is not None:
+        report.matched = engine(todo, Path(features_path), store, progress, scheme, hashes)
+    elif todo:
         dev = resolve_device(device)
         matcher = preset.build_matcher(dev)
         with open_features(features_path) as f:
             cache = _FeatureCache(f, cache_size)
 
             def load(batch: list[Pair]) -> tuple[list[Pair], dict, dict]:
-                data0 = batch_to_device(batch_features([cache.get(a) for a, _ in batch]), dev)
-                data1 = batch_to_device(batch_features([cache.get(b) for _, b in batch]), dev)
-                return batch, data0, data1
+                return batch, *load_batch(batch, cache.get, dev)
 
             loader = Prefetcher(load(b) for b in todo)
             writer = RecordWriter(store)
             bar = progress_bar(sum(len(b) for b in todo), "match", "pair", progress)
             try:
                 for batch, data0, data1 in loader:
-                    with torch.inference_mode():
-                        out = matcher({"image0": data0, "image1": data1})
-                    counts0 = data0["keypoint_mask"].sum(1).tolist()
-                    records = [
-                        match_record(
-                            a,
-                            b,
-                            out["matches0"][i, : counts0[i]].cpu().numpy(),
-                            out["matching_scores0"][i, : counts0[i]].float().cpu().numpy(),
-                            scheme,
-                            (hashes[a], hashes[b]),
-                        )
-                        for i, (a, b) in enumerate(batch)
-                    ]
-                    writer.put(records)
+                    writer.put(match_batch(matcher, batch, data0, data1, scheme, hashes))
                     report.matched += len(batch)
                     bar.update(len(batch))
             finally:

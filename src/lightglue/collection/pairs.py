@@ -142,26 +142,39 @@ def write_pairs(pairs: Iterable[Pair], path: str | os.PathLike) -> None:
     with ``#``), the file is plain hloc format, ``name0 name1`` per line. Otherwise its
     first line is :data:`QUOTED_HEADER` and every name is percent-encoded
     (:func:`quote_pair_name`), so any name round-trips (hloc cannot read such a file).
+    ``pairs`` is streamed (any iterable, e.g. a generator of millions of pairs): lines are
+    written as they come, and the lines already written are rewritten, encoded, from the
+    temporary file when the first name that needs encoding arrives.
 
     Raises:
         ValueError: a name that cannot be written (empty, or not valid Unicode).
     """
-    pairs = list(pairs)
-    if all(_is_plain(a) and _is_plain(b) for a, b in pairs):
-        lines = [f"{a} {b}\n" for a, b in pairs]
-    else:
-        lines = [QUOTED_HEADER + "\n"] + [f"{quote_pair_name(a)} {quote_pair_name(b)}\n" for a, b in pairs]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    plain_tmp = path.with_name(f".{path.name}.{os.getpid()}.plain.tmp")
+    quoted = False
+    fh = open(tmp, "w", encoding="utf-8")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.writelines(lines)
-            fh.flush()
-            os.fsync(fh.fileno())
+        for a, b in pairs:
+            if not quoted and not (_is_plain(a) and _is_plain(b)):
+                fh.close()
+                os.replace(tmp, plain_tmp)
+                fh = open(tmp, "w", encoding="utf-8")
+                fh.write(QUOTED_HEADER + "\n")
+                with open(plain_tmp, encoding="utf-8") as written:  # plain names: no whitespace inside
+                    fh.writelines(" ".join(map(quote_pair_name, line.split())) + "\n" for line in written)
+                plain_tmp.unlink()
+                quoted = True
+            fh.write(f"{quote_pair_name(a)} {quote_pair_name(b)}\n" if quoted else f"{a} {b}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
         os.replace(tmp, path)
     except BaseException:
+        fh.close()
         tmp.unlink(missing_ok=True)
+        plain_tmp.unlink(missing_ok=True)
         raise
 
 
@@ -223,17 +236,21 @@ def vlad_descriptors(
     centres = _kmeans(train, k, iters, rng)
     out = np.zeros((len(descriptors), k * train.shape[1]), np.float32)
     for i, d in enumerate(descriptors):
-        if not len(d):
-            continue
-        d = d.astype(np.float32)
-        assign = _nearest(d, centres)
-        resid = np.zeros_like(centres)
-        np.add.at(resid, assign, d - centres[assign])
-        resid /= np.linalg.norm(resid, axis=1, keepdims=True).clip(min=1e-12)
-        v = resid.reshape(-1)
-        v = np.sign(v) * np.sqrt(np.abs(v))
-        out[i] = v / max(float(np.linalg.norm(v)), 1e-12)
+        if len(d):
+            out[i] = vlad_encode(d, centres)
     return out
+
+
+def vlad_encode(descriptors: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """VLAD of one image's ``[N, D]`` local descriptors (N >= 1) over ``[K, D]`` centres: ``[K * D]``, unit norm."""
+    d = descriptors.astype(np.float32)
+    assign = _nearest(d, centres)
+    resid = np.zeros_like(centres)
+    np.add.at(resid, assign, d - centres[assign])
+    resid /= np.linalg.norm(resid, axis=1, keepdims=True).clip(min=1e-12)
+    v = resid.reshape(-1)
+    v = np.sign(v) * np.sqrt(np.abs(v))
+    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def retrieval_pairs(names: Sequence[str], global_descriptors: np.ndarray, num_neighbors: int) -> list[Pair]:
@@ -250,11 +267,6 @@ def retrieval_pairs(names: Sequence[str], global_descriptors: np.ndarray, num_ne
     m = len(names)
     if global_descriptors.shape[0] != m:
         raise ValueError(f"{m} names but {global_descriptors.shape[0]} descriptors.")
-    k = min(num_neighbors, m - 1)
-    if k < 1:
-        return []
-    sim = global_descriptors @ global_descriptors.T
-    np.fill_diagonal(sim, -np.inf)
-    top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
-    idx = sorted({(min(i, int(j)), max(i, int(j))) for i in range(m) for j in top[i]})
-    return [(names[i], names[j]) for i, j in idx]
+    from lightglue.collection.retrieval import iter_retrieval_pairs  # chunked: never an M x M matrix
+
+    return list(iter_retrieval_pairs(names, global_descriptors, num_neighbors))

@@ -24,14 +24,16 @@ from typing import Any, TypeVar
 
 from lightglue.collection import pairs as pairs_lib
 from lightglue.collection.colmap_db import build_database
-from lightglue.collection.extract import EmptyCollectionError, extract_collection, list_images
-from lightglue.collection.features_h5 import open_features, read_features
+from lightglue.collection.extract import EmptyCollectionError, ExtractEngine, extract_collection, list_images
+from lightglue.collection.features_h5 import open_features
 from lightglue.collection.h5store import item_keys
 from lightglue.collection.lock import folder_lock
-from lightglue.collection.match import match_collection
+from lightglue.collection.mappers import check_mapper
+from lightglue.collection.match import MatchEngine, match_collection
 from lightglue.collection.presets import Preset
 from lightglue.collection.reconstruct import ReconstructionSummary, incremental_mapping
 from lightglue.collection.render import render_reconstruction
+from lightglue.collection.retrieval import vlad_from_features
 from lightglue.collection.viewer_matches import write_matches_html
 from lightglue.collection.viewer_reconstruction import write_reconstruction_html
 
@@ -64,14 +66,14 @@ def make_pairs(
         raise ValueError(f"Unknown pairs strategy {strategy!r}; choose from {PAIR_STRATEGIES}.")
     with open_features(features_path) as f:
         names = sorted(item_keys(f) if images is None else set(images) & item_keys(f))
-        if strategy == "retrieval":
-            descs = [read_features(f, n).descriptors for n in names]
+        if strategy == "retrieval":  # one image in memory at a time
+            global_descriptors = vlad_from_features(f, names, num_clusters)
     if strategy == "exhaustive":
         return pairs_lib.exhaustive_pairs(names)
     if strategy == "sequential":
         return pairs_lib.sequential_pairs(names, window)
     if strategy == "retrieval":
-        return pairs_lib.retrieval_pairs(names, pairs_lib.vlad_descriptors(descs, num_clusters), num_neighbors)
+        return pairs_lib.retrieval_pairs(names, global_descriptors, num_neighbors)
     if pairs_file is None:
         raise ValueError("The 'file' strategy needs a pairs file.")
     known = set(names)
@@ -113,6 +115,8 @@ def reconstruct_collection(
     verbose: bool = False,
     device: str | None = None,
     log: Callable[[str], Any] = logger.info,
+    engines: tuple[ExtractEngine | None, MatchEngine | None] = (None, None),
+    mapper: str = "incremental",
 ) -> ReconstructionSummary:
     """Photos to a 3D model: every stage, resumable, into ``out_dir``.
 
@@ -120,13 +124,17 @@ def reconstruct_collection(
     ``sparse/`` (COLMAP model), ``points.ply``, ``reconstruction.png``, ``reconstruction.html``
     (interactive 3D viewer), ``matches.html`` (match browser) and ``summary.json``.
     It is locked for the run; when nothing can be reconstructed, the model, PLY, picture and
-    3D viewer of an earlier run are removed.
+    3D viewer of an earlier run are removed. ``engines`` (extraction, matching) do those
+    stages elsewhere, e.g. on a Ray cluster (see :mod:`lightglue.collection.cluster`; the
+    driver, this process, holds the lock and writes every record); ``mapper`` is
+    ``"incremental"`` or ``"global"``.
 
     Raises:
         EmptyCollectionError: fewer than 2 images in ``image_dir``, or fewer than 2 readable.
         ValueError: ``out_dir`` is ``image_dir``; no pairs to match.
         FolderBusyError: another process writes into ``out_dir``.
     """
+    check_mapper(mapper)
     out = Path(out_dir)
     names = list_images(image_dir, exclude=out)
     if len(names) < 2:
@@ -136,18 +144,21 @@ def reconstruct_collection(
     with folder_lock(out):
         return _reconstruct_locked(
             Path(image_dir), out, names, preset, pairs_options or PairsOptions(), batch_size, camera_mode, progress,
-            verbose, device, log,
+            verbose, device, log, engines, mapper,
         )
 
 
 def _reconstruct_locked(
     image_dir: Path, out: Path, names: list[str], preset: Preset, pairs_options: PairsOptions, batch_size: int,
     camera_mode: str, progress: bool, verbose: bool, device: str | None, log: Callable[[str], Any],
+    engines: tuple[ExtractEngine | None, MatchEngine | None], mapper: str,
 ) -> ReconstructionSummary:
     seconds: dict[str, float] = {}
     log(f"{len(names)} images in {image_dir}")
     ext = _timed(
-        seconds, "extract", lambda: extract_collection(image_dir, out / "features.h5", preset, names, progress, device)
+        seconds, "extract", lambda: extract_collection(
+            image_dir, out / "features.h5", preset, names, progress, device, engine=engines[0]
+        ),
     )
     if len(ext.names) < 2:
         unreadable = "; ".join(f"{n}: {r}" for n, r in ext.skipped.items())
@@ -175,7 +186,8 @@ def _reconstruct_locked(
         seconds,
         "match",
         lambda: match_collection(
-            out / "features.h5", pairs, out / "matches.h5", preset, batch_size, progress=progress, device=device
+            out / "features.h5", pairs, out / "matches.h5", preset, batch_size, progress=progress, device=device,
+            engine=engines[1],
         ),
     )
     db = _timed(
@@ -188,7 +200,9 @@ def _reconstruct_locked(
     )
     log(f"database: {db.num_images} images, {db.num_matched_pairs} matched pairs, {db.num_verified_pairs} verified")
     rec, summary = _timed(
-        seconds, "mapping", lambda: incremental_mapping(out / "database.db", image_dir, out, verbose=verbose)
+        seconds,
+        "mapping",
+        lambda: incremental_mapping(out / "database.db", image_dir, out, verbose=verbose, mapper=mapper),
     )
     if rec is not None:
         _timed(seconds, "render", lambda: render_reconstruction(rec, out / "reconstruction.png"))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lightglue.collection._pycolmap import pycolmap
 from lightglue.collection.colmap_db import colmap_log_level
+from lightglue.collection.mappers import run_mapper
 
 
 @dataclass
@@ -90,6 +91,7 @@ def incremental_mapping(
     num_threads: int = -1,
     seed: int = 0,
     verbose: bool = False,
+    mapper: str = "incremental",
 ) -> tuple[pycolmap.Reconstruction | None, ReconstructionSummary]:
     """Run pycolmap's incremental mapper and export the largest model.
 
@@ -100,6 +102,7 @@ def incremental_mapping(
         num_threads: mapper threads (-1: all cores).
         seed: random seed of the mapper (RANSAC, initial pair), for repeatable runs.
         verbose: let pycolmap log at INFO level.
+        mapper: ``"incremental"`` or ``"global"`` (see :mod:`lightglue.collection.mappers`).
 
     Returns:
         The kept model (None if nothing could be reconstructed) and its summary.
@@ -110,10 +113,9 @@ def incremental_mapping(
         shutil.rmtree(stale, ignore_errors=True)
     with pycolmap.Database.open(db_path) as db:
         all_names = sorted(im.name for im in db.read_all_images())
-    options = pycolmap.IncrementalPipelineOptions(num_threads=num_threads, random_seed=seed)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".mapping-") as work:
         with colmap_log_level(0 if verbose else 2):
-            models = pycolmap.incremental_mapping(db_path, image_dir, work, options)
+            models = run_mapper(mapper, db_path, image_dir, work, num_threads, seed)
         target = out_dir / "sparse"
         if target.exists():  # moved into the work folder, deleted with it
             os.replace(target, Path(work) / "old-sparse")
