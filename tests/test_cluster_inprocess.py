@@ -175,6 +175,7 @@ def test_a_worker_killed_mid_run_is_restarted_and_its_shards_redone(local_ray, m
     victim = int(ray.get(actors[0].ping.remote()).rpartition(":")[2])
     ray.get(actors[1].ping.remote())
     store = H5Store(tmp_path / "cluster.h5", {"lightglue_matcher": PRESET.matcher_fingerprint(),
+                                              "lightglue_weights": PRESET.matcher_weights(),
                                               PAIR_KEYS_ATTR: "hloc"})  # as match_collection opens it
     results = []
     with h5py.File(data / "features.h5", "r") as f:

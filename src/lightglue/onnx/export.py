@@ -201,7 +201,7 @@ def export_onnx(
     try:
         graphs = (_write_whole if whole_graph else _write_adaptive)(model, staging, opset)
         kind = "whole-graph" if whole_graph else "adaptive"
-        manifest = Manifest(kind, model.features, config, graphs, opset, torch.__version__)
+        manifest = Manifest(kind, model.feature_type, config, graphs, opset, torch.__version__)
         (staging / MANIFEST_NAME).write_text(manifest.to_json())
         if out.exists():
             old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))

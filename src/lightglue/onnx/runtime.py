@@ -134,7 +134,7 @@ class OnnxLightGlue:
         if not isinstance(data, dict) or "image0" not in data or "image1" not in data:
             raise ValueError("OnnxLightGlue expects a dict with keys 'image0' and 'image1'")
         c = self.conf
-        args = (c.input_dim, c.add_scale_ori, self.manifest.features)
+        args = (c.input_dim, c.add_scale_ori, self.manifest.features, torch.float32)
         in0 = parse_image_inputs(_to_torch(data["image0"]), "image0", *args)
         in1 = parse_image_inputs(_to_torch(data["image1"]), "image1", *args)
         if in0.descriptors.shape[0] != in1.descriptors.shape[0]:
