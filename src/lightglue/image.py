@@ -55,11 +55,28 @@ def read_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
         raise FileNotFoundError(f"No image at path {str(path)!r}.")
     if path.is_dir():
         raise IsADirectoryError(f"Expected an image file, got the directory {str(path)!r}.")
+    return decode_image(path.read_bytes(), path, grayscale)
+
+
+def decode_image(data: bytes, source: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
+    """Decode the bytes of an image file exactly as :func:`read_image` reads the file.
+
+    Args:
+        data: the file's contents.
+        source: the file's name, for error messages.
+        grayscale: return a single-channel ``[H, W]`` luminance image instead of RGB.
+
+    Returns:
+        ``[H, W, 3]`` RGB, or ``[H, W]`` when ``grayscale``; ``uint8``.
+
+    Raises:
+        OSError: the bytes are not a readable image.
+    """
     flags = cv2.IMREAD_ANYDEPTH | (cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR)
-    image = cv2.imread(str(path), flags)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
     if image is None:
-        raise OSError(f"Could not read image {str(path)!r}: the file is corrupt or not in a supported format.")
-    image = _to_uint8(image, path)
+        raise OSError(f"Could not read image {str(source)!r}: the file is corrupt or not in a supported format.")
+    image = _to_uint8(image, Path(source))
     if not grayscale:
         image = np.ascontiguousarray(image[..., ::-1])  # BGR -> RGB
     return image

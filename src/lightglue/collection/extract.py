@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 from lightglue.collection.features_h5 import ImageFeatures, feature_record
-from lightglue.collection.fingerprint import image_fingerprint, is_unchanged
+from lightglue.collection.fingerprint import is_unchanged, read_with_fingerprint
 from lightglue.collection.h5store import H5Store, Record, item_keys
 from lightglue.collection.lock import folder_lock
 from lightglue.collection.presets import Preset, resolve_device
 from lightglue.collection.workers import Prefetcher, RecordWriter, progress_bar
-from lightglue.image import load_image
+from lightglue.image import decode_image, numpy_image_to_torch
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def extract_record(
     """The ``features.h5`` record of one image ``[3, H, W]`` (ValueError/RuntimeError if it fails).
 
     ``fingerprint``: the image file's attributes
-    (:func:`~lightglue.collection.fingerprint.image_fingerprint`), stored on the record's group.
+    (:func:`~lightglue.collection.fingerprint.read_with_fingerprint`), stored on the record's group.
     """
     with torch.inference_mode():
         feats = extractor.extract(image, resize=preset.resize)
@@ -241,8 +241,8 @@ def _extract_locked(
 
     def load(name: str) -> tuple[str, dict, torch.Tensor | Exception]:
         try:
-            fingerprint = image_fingerprint(image_dir / name)
-            return name, fingerprint, load_image(image_dir / name)
+            data, fingerprint = read_with_fingerprint(image_dir / name)  # one read: hash and decode
+            return name, fingerprint, numpy_image_to_torch(decode_image(data, image_dir / name))
         except (OSError, ValueError) as err:
             return name, {}, err
 

@@ -29,14 +29,9 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def image_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
-    """Group attributes that identify the image file at ``path`` (size, mtime_ns, sha256)."""
-    stat = Path(path).stat()
-    return {SIZE_ATTR: stat.st_size, MTIME_ATTR: stat.st_mtime_ns, HASH_ATTR: file_sha256(path)}
-
-
 def read_with_fingerprint(path: str | os.PathLike) -> tuple[bytes, dict[str, Any]]:
-    """The bytes of the file at ``path`` and their :func:`image_fingerprint`, from one read."""
+    """The bytes of the file at ``path`` and the group attributes that identify it (size,
+    mtime_ns, sha256), from one read."""
     with open(path, "rb") as fh:
         stat = os.fstat(fh.fileno())
         data = fh.read()

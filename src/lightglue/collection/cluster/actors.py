@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -24,7 +22,7 @@ from lightglue.collection.h5store import Record
 from lightglue.collection.match import _to_tensors, load_batch, match_batch
 from lightglue.collection.pairs import Pair
 from lightglue.collection.presets import Preset, resolve_device
-from lightglue.image import load_image
+from lightglue.image import decode_image, numpy_image_to_torch
 
 
 @dataclass
@@ -69,9 +67,9 @@ class ExtractWorker(_Worker):
     def extract(self, images: Sequence[tuple[str, bytes | str]]) -> ShardResult:
         """Features of each ``(name, file bytes)``; unreadable images go to ``skipped``.
 
-        The bytes are decoded exactly as :func:`lightglue.image.load_image` decodes a file
-        (they are written to a temporary file with the image's extension and read back). A
-        string instead of bytes is the reason the driver could not read the file.
+        The bytes are decoded exactly as :func:`lightglue.image.load_image` reads the file
+        (:func:`lightglue.image.decode_image`). A string instead of bytes is the reason the
+        driver could not read the file.
         """
         start = time.perf_counter()
         result = ShardResult([], worker=_worker_id())
@@ -79,17 +77,11 @@ class ExtractWorker(_Worker):
             if isinstance(data, str):
                 result.skipped[name] = data
                 continue
-            fd, tmp = tempfile.mkstemp(prefix="lightglue-", suffix=Path(name).suffix)
-            os.close(fd)
-            path = Path(tmp)
             try:
-                path.write_bytes(data)
-                image = load_image(path)
+                image = numpy_image_to_torch(decode_image(data, name))
                 result.records.append(extract_record(self.extractor, self.preset, name, image))
             except (OSError, ValueError, RuntimeError) as err:
-                result.skipped[name] = str(err).replace(str(path), str(name))
-            finally:
-                path.unlink(missing_ok=True)
+                result.skipped[name] = str(err)
         result.seconds = time.perf_counter() - start
         return result
 
