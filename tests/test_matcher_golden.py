@@ -44,13 +44,19 @@ def test_full_mode_never_prunes(matchers, golden):
     assert int(out["stop"][0]) == 9
 
 
-def test_mixed_precision_stays_close(golden):
-    """``mp=True`` (bfloat16 on the CPU) keeps the decisions of the float32 model."""
-    data = {"image0": features(golden["motorcycle"], "aliked", 0), "image1": features(golden["motorcycle"], "aliked", 1)}
+@pytest.mark.parametrize("pair,feat,mode", CASES, ids=["/".join(c) for c in CASES])
+def test_mixed_precision_stays_close(matchers, golden, pair, feat, mode):
+    """``mp=True`` (bfloat16 products on the CPU) keeps the float32 model's decisions.
+
+    Measured agreement of ``matches0`` is 98.3 to 100 % on these cases (docs/speed.md); CPU
+    autocast, which also rounds the residual states, gave 96.0 to 100 %.
+    """
+    data = {"image0": features(golden[pair], feat, 0), "image1": features(golden[pair], feat, 1)}
+    mixed = LightGlue(feat, mp=True, **MODES[mode]).eval()
     with torch.inference_mode():
-        full = LightGlue("aliked").eval()(data)
-        mixed = LightGlue("aliked", mp=True).eval()(data)
-    assert mixed["matching_scores0"].dtype == torch.float32
-    assert mixed["stop"].tolist() == full["stop"].tolist()
-    assert (mixed["matches0"] == full["matches0"]).float().mean() > 0.9
-    assert abs(len(mixed["matches"][0]) - len(full["matches"][0])) < 0.05 * len(full["matches"][0])
+        full = matchers[feat, mode](data)
+        out = mixed(data)
+    assert out["matching_scores0"].dtype == torch.float32
+    assert out["stop"].tolist() == full["stop"].tolist()
+    assert (out["matches0"] == full["matches0"]).float().mean() >= 0.98
+    assert abs(len(out["matches"][0]) - len(full["matches"][0])) < 0.02 * len(full["matches"][0])

@@ -60,6 +60,28 @@ def _ffn(dim: int) -> nn.Sequential:
     )
 
 
+def dense(layer: nn.Linear, x: torch.Tensor, gemm_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``layer(x)``, with the matrix product in ``gemm_dtype`` when given.
+
+    The product's inputs (``x``, weight, bias) are rounded to ``gemm_dtype`` and the result is
+    returned in ``x``'s dtype, so that everything between products (residual sums, layer norm,
+    attention) keeps full precision. ``None``: the layer as it is. Attention itself stays in
+    ``x``'s dtype: on the CPU the fused kernel gains nothing from bfloat16 inputs.
+    """
+    if gemm_dtype is None or gemm_dtype == x.dtype:
+        return layer(x)
+    bias = None if layer.bias is None else layer.bias.to(gemm_dtype)
+    return F.linear(x.to(gemm_dtype), layer.weight.to(gemm_dtype), bias).to(x.dtype)
+
+
+def feed_forward(ffn: nn.Sequential, x: torch.Tensor, gemm_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The block's MLP ``[x, message] [.., 2d] -> [.., d]`` (see :func:`dense` for ``gemm_dtype``)."""
+    if gemm_dtype is None:
+        return ffn(x)
+    hidden = ffn[2](ffn[1](dense(ffn[0], x, gemm_dtype)))
+    return dense(ffn[3], hidden, gemm_dtype)
+
+
 def _key_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
     """[B, N] -> [B, 1, 1, N] boolean attention mask over keys."""
     return None if mask is None else mask[:, None, None, :]
@@ -81,16 +103,20 @@ class SelfBlock(nn.Module):
         cos: torch.Tensor,
         sin: torch.Tensor,
         mask: torch.Tensor | None = None,
+        gemm_dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
-        """x [B, N, d], encoding [B, 1, N, c], mask [B, N] or None -> [B, N, d]."""
+        """x [B, N, d], encoding [B, 1, N, c], mask [B, N] or None -> [B, N, d].
+
+        ``gemm_dtype``: dtype of the matrix products (see :func:`dense`), None for ``x``'s.
+        """
         # q, k and v are interleaved along the last axis: [..., heads, head_dim, 3].
-        qkv = self.Wqkv(x).unflatten(-1, (self.num_heads, -1, 3)).transpose(1, 2)
+        qkv = dense(self.Wqkv, x, gemm_dtype).unflatten(-1, (self.num_heads, -1, 3)).transpose(1, 2)
         q, k, v = qkv.unbind(-1)
         q = apply_rotary(q, cos, sin)
         k = apply_rotary(k, cos, sin)
         context = F.scaled_dot_product_attention(q, k, v.contiguous(), attn_mask=_key_mask(mask))
-        message = self.out_proj(context.transpose(1, 2).flatten(-2))
-        return x + self.ffn(torch.cat([x, message], -1))
+        message = dense(self.out_proj, context.transpose(1, 2).flatten(-2), gemm_dtype)
+        return x + feed_forward(self.ffn, torch.cat([x, message], -1), gemm_dtype)
 
 
 class CrossBlock(nn.Module):
@@ -117,18 +143,22 @@ class CrossBlock(nn.Module):
         x1: torch.Tensor,
         mask0: torch.Tensor | None = None,
         mask1: torch.Tensor | None = None,
+        gemm_dtype: torch.dtype | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x0 [B, M, d], x1 [B, N, d], masks [B, M] / [B, N] or None -> updated (x0, x1)."""
-        qk0, qk1 = self._heads(self.to_qk(x0)), self._heads(self.to_qk(x1))
-        v0, v1 = self._heads(self.to_v(x0)), self._heads(self.to_v(x1))
+        """x0 [B, M, d], x1 [B, N, d], masks [B, M] / [B, N] or None -> updated (x0, x1).
+
+        ``gemm_dtype``: dtype of the matrix products (see :func:`dense`), None for ``x``'s.
+        """
+        qk0, qk1 = (self._heads(dense(self.to_qk, x, gemm_dtype)) for x in (x0, x1))
+        v0, v1 = (self._heads(dense(self.to_v, x, gemm_dtype)) for x in (x0, x1))
         # Two fused attentions share the logits S = qk0 qk1^T / sqrt(c): image 0 attends over
         # the rows of S, image 1 over its columns (S^T). Never materialises S.
         m0 = F.scaled_dot_product_attention(qk0, qk1, v1, attn_mask=_key_mask(mask1))
         m1 = F.scaled_dot_product_attention(qk1, qk0, v0, attn_mask=_key_mask(mask0))
-        m0 = self.to_out(m0.transpose(1, 2).flatten(-2))
-        m1 = self.to_out(m1.transpose(1, 2).flatten(-2))
-        x0 = x0 + self.ffn(torch.cat([x0, m0], -1))
-        x1 = x1 + self.ffn(torch.cat([x1, m1], -1))
+        m0 = dense(self.to_out, m0.transpose(1, 2).flatten(-2), gemm_dtype)
+        m1 = dense(self.to_out, m1.transpose(1, 2).flatten(-2), gemm_dtype)
+        x0 = x0 + feed_forward(self.ffn, torch.cat([x0, m0], -1), gemm_dtype)
+        x1 = x1 + feed_forward(self.ffn, torch.cat([x1, m1], -1), gemm_dtype)
         return x0, x1
 
 
@@ -148,8 +178,12 @@ class TransformerLayer(nn.Module):
         enc1: tuple[torch.Tensor, torch.Tensor],
         mask0: torch.Tensor | None = None,
         mask1: torch.Tensor | None = None,
+        gemm_dtype: torch.dtype | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """desc [B, N, d], enc (cos, sin) [B, 1, N, c], masks [B, N] or None."""
-        desc0 = self.self_attn(desc0, *enc0, mask0)
-        desc1 = self.self_attn(desc1, *enc1, mask1)
-        return self.cross_attn(desc0, desc1, mask0, mask1)
+        """desc [B, N, d], enc (cos, sin) [B, 1, N, c], masks [B, N] or None.
+
+        ``gemm_dtype``: dtype of the matrix products (see :func:`dense`), None for ``desc``'s.
+        """
+        desc0 = self.self_attn(desc0, *enc0, mask0, gemm_dtype)
+        desc1 = self.self_attn(desc1, *enc1, mask1, gemm_dtype)
+        return self.cross_attn(desc0, desc1, mask0, mask1, gemm_dtype)

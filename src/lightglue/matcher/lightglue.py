@@ -187,6 +187,7 @@ class LightGlue(nn.Module):
         thresholds = torch.from_numpy(c.confidence_thresholds())
         self.register_buffer("confidence_thresholds", thresholds, persistent=False)
         self.weights_provenance: WeightsProvenance | None = None  # the file loaded, if any
+        self._gemm_dtype: torch.dtype | None = None  # set by forward() from conf.mp and the device
         if c.weights is not None:
             self.load_weights(c.weights)
 
@@ -311,9 +312,14 @@ class LightGlue(nn.Module):
                 f"LightGlue inputs have different batch sizes: {in0.descriptors.shape[0]} and {in1.descriptors.shape[0]}"
             )
         device = in0.descriptors.device
-        amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
         backends = _FUSED_ATTENTION if c.flash else [SDPBackend.MATH]
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=c.mp), sdpa_kernel(backends):
+        # Mixed precision: float16 autocast on CUDA (the reference's). On other devices the
+        # transformer's dense layers multiply in bfloat16 while the residual states, norms,
+        # attention and the assignment head stay in float32 (CPU autocast rounds the states
+        # to bfloat16 at every layer and changes more matches; docs/speed.md has the figures).
+        autocast = c.mp and device.type == "cuda"
+        self._gemm_dtype = torch.bfloat16 if c.mp and not autocast else None
+        with torch.autocast(device.type, dtype=torch.float16, enabled=autocast), sdpa_kernel(backends):
             return self._match(in0, in1)
 
     def pruning_min_keypoints(self, device: torch.device) -> int:
@@ -413,7 +419,8 @@ class LightGlue(nn.Module):
         mask0, mask1 = s0.mask, s1.mask
         if (mask0 is None) != (mask1 is None):  # the cross block needs both or none
             mask0, mask1 = s0.valid, s1.valid
-        return self.transformers[i](s0.desc, s1.desc, (s0.cos, s0.sin), (s1.cos, s1.sin), mask0, mask1)
+        enc0, enc1 = (s0.cos, s0.sin), (s1.cos, s1.sin)
+        return self.transformers[i](s0.desc, s1.desc, enc0, enc1, mask0, mask1, self._gemm_dtype)
 
     def _finalize(
         self,
