@@ -11,32 +11,35 @@ contributes zero.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 
 
-def _normalized_reader(features: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], int]:
-    """Read L2-normalised pixel vectors of ``features [C, H, W]`` without copying the map.
+def _pixel_table(features: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """A contiguous ``[C, P]`` view of the channel planes under ``features [C, H, W]``, without a copy.
+
+    ``features`` may be a crop of a larger map; pixel ``(y, x)`` is column ``start + y * row + x``.
 
     Returns:
-        ``read``, mapping pixel offsets ``[M]`` (``y * row + x``) to unit vectors ``[M, C]``
-        (each distinct pixel gathered and normalised once), and ``row``, the map's row stride.
+        ``table [C, P]``, ``start`` and ``row``.
     """
-    if features.stride(-1) != 1:
-        features = features.contiguous()
     c, h, w = features.shape
-    channel, row = features.stride(0), features.stride(1)
-    storage = features.as_strided(((c - 1) * channel + (h - 1) * row + w,), (1,))  # a crop of a larger map in place
-    channels = torch.arange(c, device=features.device) * channel
+    if features.stride(2) != 1 or features.stride(0) < h * features.stride(1):
+        features = features.contiguous()
+    plane, row = features.stride(0), features.stride(1)
+    start = features.storage_offset() % plane
+    available = features.untyped_storage().nbytes() // features.element_size()
+    if features.storage_offset() - start + c * plane > available:  # planes not aligned in the storage
+        features = features.contiguous()
+        plane, row, start = h * w, w, 0
+    table = features.as_strided((c, plane), (plane, 1), features.storage_offset() - start)
+    return table, start, row
 
-    def read(offsets: torch.Tensor) -> torch.Tensor:
-        unique, inverse = torch.unique(offsets, return_inverse=True)
-        vectors = torch.take(storage, channels[:, None] + unique).T  # [U, C], gathered plane by plane
-        return F.normalize(vectors, p=2, dim=1)[inverse]
 
-    return read, row
+def _normalized_rows(table: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct columns of ``table`` at ``offsets [...]`` as unit rows ``[U, C]``, and ``[...]`` indices into them."""
+    unique, inverse = torch.unique(offsets, return_inverse=True)
+    return F.normalize(table.index_select(1, unique).T, p=2, dim=1), inverse
 
 
 def describe_keypoints(head: torch.nn.Module, features: torch.Tensor, keypoints: torch.Tensor) -> torch.Tensor:
@@ -54,7 +57,7 @@ def describe_keypoints(head: torch.nn.Module, features: torch.Tensor, keypoints:
     """
     c, h, w = features.shape
     n, size, n_pos = keypoints.shape[0], head.kernel_size, head.n_pos
-    read, row = _normalized_reader(features)
+    table, start, row = _pixel_table(features)
     wh = torch.tensor([[w - 1, h - 1]], device=features.device, dtype=torch.promote_types(features.dtype, torch.float32))
     pixels = (keypoints / 2 + 0.5) * wh  # [N, 2]
     # the size x size patch whose corner is kornia's get_patches' (clamped inside the map)
@@ -62,8 +65,9 @@ def describe_keypoints(head: torch.nn.Module, features: torch.Tensor, keypoints:
     cx = corner[:, 0].clamp(min=0, max=w - 1 - size)
     cy = corner[:, 1].clamp(min=0, max=h - 1 - size)
     steps = torch.arange(size, device=features.device)
-    patch_index = ((cy[:, None, None] + steps[:, None]) * row + cx[:, None, None] + steps).reshape(-1)
-    patch = read(patch_index).reshape(n, size, size, c).permute(0, 3, 1, 2)
+    patch_index = start + (cy[:, None, None] + steps[:, None]) * row + cx[:, None, None] + steps  # [N, size, size]
+    rows, inverse = _normalized_rows(table, patch_index)
+    patch = rows[inverse].permute(0, 3, 1, 2)  # [N, C, size, size]
     max_offset = max(h, w) / 4.0
     offset = head.offset_conv(patch).clamp(-max_offset, max_offset)
     offset = offset[:, :, 0, 0].view(n, 2, n_pos).permute(0, 2, 1)  # [N, n_pos, 2]
@@ -79,10 +83,11 @@ def describe_keypoints(head: torch.nn.Module, features: torch.Tensor, keypoints:
         (x0, y1, (x1 - x) * (y - y0)),
         (x1, y1, (x - x0) * (y - y0)),
     )
-    index = torch.cat([(cy.clamp(0, h - 1) * row + cx.clamp(0, w - 1)).long() for cx, cy, _ in corners])
+    index = torch.stack([(start + cy.clamp(0, h - 1) * row + cx.clamp(0, w - 1)).long() for cx, cy, _ in corners], 1)
     inside = [(cx >= 0) & (cx <= w - 1) & (cy >= 0) & (cy <= h - 1) for cx, cy, _ in corners]
-    weights = torch.cat([torch.where(ok, weight, 0.0) for ok, (_, _, weight) in zip(inside, corners)])
-    sampled = (read(index) * weights[:, None]).view(4, n * n_pos, c).sum(0)
+    weights = torch.stack([torch.where(ok, weight, 0.0) for ok, (_, _, weight) in zip(inside, corners)], 1)
+    rows, inverse = _normalized_rows(table, index)  # inverse [N * n_pos, 4]
+    sampled = F.embedding_bag(inverse, rows, per_sample_weights=weights.to(rows.dtype), mode="sum")
     sampled = sampled.reshape(n, n_pos, c).permute(0, 2, 1)[..., None]  # [N, C, n_pos, 1]
     sampled = torch.selu(head.sf_conv(sampled)).squeeze(-1)  # [N, C, n_pos]
     descriptors = torch.einsum("ncp,pcd->nd", sampled, head.agg_weights)
