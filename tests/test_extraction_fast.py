@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from lightglue.extractors.aliked import refine_keypoints, select_keypoints
 from lightglue.extractors.aliked_descriptors import describe_keypoints
 from lightglue.extractors.base import max_filter, pad_and_stack
+from lightglue.extractors.deformable_conv import deformable_res_block
 from lightglue.extractors.disk_sparse import descriptors_at
 from lightglue.image import numpy_image_to_torch, resize_image
 
@@ -107,3 +108,14 @@ def test_max_filter_equals_max_pooling(radius):
     x[1, 0, -1, -1] = 2.0  # a maximum in the corner
     expected = F.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius)
     assert torch.equal(max_filter(x, radius), expected)
+
+
+def test_deformable_blocks_are_bit_identical(extractors):
+    net = extractors["aliked"].net
+    torch.manual_seed(0)
+    x = torch.rand(2, net.block3.conv1.regular_conv.in_channels, 24, 40)
+    with torch.inference_mode():
+        out3 = deformable_res_block(net.block3, x)
+        assert torch.equal(out3, net.block3(x))
+        pooled = net.pool4(out3)
+        assert torch.equal(deformable_res_block(net.block4, pooled), net.block4(pooled))

@@ -6,13 +6,16 @@ about a third of an extraction on one CPU thread. :func:`dense_maps` runs the sa
 the same order on the same tensors, so the score map is bit for bit kornia's, but returns the
 features un-normalised (:mod:`.aliked_descriptors` normalises the few vectors it reads). The
 three upsampled branches are written straight into the concatenated map instead of being
-upsampled and then copied by ``torch.cat``.
+upsampled and then copied by ``torch.cat``, and the deformable blocks run through
+:mod:`.deformable_conv` (kornia's arithmetic, fewer memory passes).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from .deformable_conv import deformable_res_block
 
 STRIDE = 32  # the backbone's total downsampling; inputs are padded to a multiple of it
 
@@ -21,6 +24,13 @@ def _replicate_padding(h: int, w: int) -> tuple[int, int, int, int]:
     """(left, right, top, bottom) padding to multiples of :data:`STRIDE`, split as kornia's ``InputPadder``."""
     pad_h, pad_w = -h % STRIDE, -w % STRIDE
     return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
+
+
+def _run_block(block: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A backbone block; the deformable residual blocks through :func:`.deformable_conv.deformable_res_block`."""
+    if hasattr(block.conv1, "offset_conv"):
+        return deformable_res_block(block, x)
+    return block(x)
 
 
 def dense_maps(net: torch.nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,8 +49,8 @@ def dense_maps(net: torch.nn.Module, image: torch.Tensor) -> tuple[torch.Tensor,
     left, right, top, bottom = _replicate_padding(h, w)
     x1 = net.block1(F.pad(image, (left, right, top, bottom), mode="replicate"))
     x2 = net.block2(net.pool2(x1))
-    x3 = net.block3(net.pool4(x2))
-    x4 = net.block4(net.pool4(x3))
+    x3 = _run_block(net.block3, net.pool4(x2))
+    x4 = _run_block(net.block4, net.pool4(x3))
     x1 = net.gate(net.conv1(x1))
     branches = [net.gate(net.conv2(x2)), net.gate(net.conv3(x3)), net.gate(net.conv4(x4))]
     width = x1.shape[1]
