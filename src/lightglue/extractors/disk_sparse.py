@@ -17,6 +17,20 @@ import torch.nn.functional as F
 KEYPOINT_CHUNK = 4096  # keypoints whose input patches are gathered at once (bounds the memory)
 
 
+def _upsample_and_concatenate(bottom: torch.Tensor, horizontal: torch.Tensor) -> torch.Tensor:
+    """``cat([upsample_x2(bottom), horizontal], 1)`` (DISK's up-block input), upsampling into the result in place.
+
+    The values are those of ``F.interpolate(bottom, scale_factor=2, mode="bilinear")``; writing
+    them straight into the concatenated tensor saves copying them.
+    """
+    b, c, h, w = bottom.shape
+    out = bottom.new_empty((b, c + horizontal.shape[1], 2 * h, 2 * w))
+    for i in range(b):  # one image's channel slice is contiguous
+        torch.ops.aten.upsample_bilinear2d.out(bottom[i : i + 1], [2 * h, 2 * w], False, 2.0, 2.0, out=out[i : i + 1, :c])
+    out[:, c:] = horizontal
+    return out
+
+
 def heatmap_and_last_input(unet: torch.nn.Module, images: torch.Tensor, desc_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Run a DISK U-Net (``kornia.feature.disk._unets.Unet``) up to its last convolution.
 
@@ -33,10 +47,10 @@ def heatmap_and_last_input(unet: torch.nn.Module, images: torch.Tensor, desc_dim
     for layer in unet.path_down:
         features.append(layer(features[-1]))
     *up, last = unet.path_up
-    bottom = features[-1]
-    for layer, horizontal in zip(up, features[-2::-1]):
-        bottom = layer(bottom, horizontal)
-    combined = torch.cat([last.upsample(bottom), features[-2 - len(up)]], dim=1)
+    bottom, horizontals = features[-1], features[-2::-1]
+    for layer, horizontal in zip(up, horizontals):
+        bottom = layer.conv(_upsample_and_concatenate(bottom, horizontal))
+    combined = _upsample_and_concatenate(bottom, horizontals[len(up)])
     norm, gate, dropout, conv = last.conv
     inputs = dropout(gate(norm(combined)))
     heatmap = F.conv2d(
@@ -58,15 +72,18 @@ def descriptors_at(conv: torch.nn.Conv2d, inputs: torch.Tensor, xy: torch.Tensor
         ``[N, desc_dim]`` unit-norm descriptors, equal within float rounding to the dense
         convolution read at ``xy`` and normalised.
     """
-    c = inputs.shape[0]
+    c, h, w = inputs.shape
     k = conv.kernel_size[0]
-    padded = F.pad(inputs, (k // 2,) * 4)
-    plane, row = padded.shape[1] * padded.shape[2], padded.shape[2]
-    steps = torch.arange(k, device=inputs.device)
-    window = (torch.arange(c, device=inputs.device)[:, None, None] * plane + steps[:, None] * row + steps).reshape(-1)
+    inputs = inputs.contiguous()
+    steps = torch.arange(k, device=inputs.device) - k // 2
+    channels = torch.arange(c, device=inputs.device)[:, None, None] * (h * w)  # [C, 1, 1]
     weight = conv.weight[:desc_dim].reshape(desc_dim, -1).T  # [C * k * k, D], (c, ky, kx) order
     out = []
     for chunk in xy.long().split(KEYPOINT_CHUNK):
-        patches = torch.take(padded, (chunk[:, 1] * row + chunk[:, 0])[:, None] + window)  # [n, C * k * k]
-        out.append(torch.addmm(conv.bias[:desc_dim], patches, weight))
+        ys = chunk[:, 1, None] + steps  # [n, k] rows of the window, zero padding outside the map
+        xs = chunk[:, 0, None] + steps
+        inside = ((ys >= 0) & (ys < h))[:, :, None] & ((xs >= 0) & (xs < w))[:, None, :]  # [n, k, k]
+        pixels = ys.clamp(0, h - 1)[:, :, None] * w + xs.clamp(0, w - 1)[:, None, :]
+        patches = torch.take(inputs, channels + pixels[:, None]) * inside[:, None]  # [n, C, k, k]
+        out.append(torch.addmm(conv.bias[:desc_dim], patches.reshape(len(chunk), -1), weight))
     return F.normalize(torch.cat(out) if out else inputs.new_zeros((0, desc_dim)), dim=-1)
