@@ -119,3 +119,15 @@ def test_deformable_blocks_are_bit_identical(extractors):
         assert torch.equal(out3, net.block3(x))
         pooled = net.pool4(out3)
         assert torch.equal(deformable_res_block(net.block4, pooled), net.block4(pooled))
+
+
+@pytest.mark.parametrize("feat", ["aliked", "disk"])
+def test_fast_path_runs_under_autograd(extractors, batch, feat):
+    """Outside inference mode (weights requiring grad) the in-place kernels fall back; same outputs."""
+    image = batch[..., :96, :128]
+    out = extractors[feat]({"image": image})
+    with torch.inference_mode():
+        ref = extractors[feat]({"image": image})
+    assert out["descriptors"].requires_grad
+    assert torch.equal(out["keypoints"], ref["keypoints"])
+    torch.testing.assert_close(out["descriptors"].detach(), ref["descriptors"], atol=1e-6, rtol=0)

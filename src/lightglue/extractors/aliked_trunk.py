@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .deformable_conv import deformable_res_block
+from .upsampling import upsample_into
 
 STRIDE = 32  # the backbone's total downsampling; inputs are padded to a multiple of it
 
@@ -54,14 +55,10 @@ def dense_maps(net: torch.nn.Module, image: torch.Tensor) -> tuple[torch.Tensor,
     x1 = net.gate(net.conv1(x1))
     branches = [net.gate(net.conv2(x2)), net.gate(net.conv3(x3)), net.gate(net.conv4(x4))]
     width = x1.shape[1]
-    full = x1.shape[-2:]
-    features = x1.new_empty((b, width * (1 + len(branches)), *full))
+    features = x1.new_empty((b, width * (1 + len(branches)), *x1.shape[-2:]))
     features[:, :width] = x1
     for k, branch in enumerate(branches, start=1):
-        for i in range(b):  # one image at a time: a channel slice of one image is contiguous
-            torch.ops.aten.upsample_bilinear2d.out(
-                branch[i : i + 1], full, True, None, None, out=features[i : i + 1, k * width : (k + 1) * width]
-            )
+        upsample_into(branch, features[:, k * width : (k + 1) * width], align_corners=True)
     scores = torch.sigmoid(net.score_head(features))
     crop = (slice(None), slice(None), slice(top, top + h), slice(left, left + w))
     return features[crop], scores[crop]

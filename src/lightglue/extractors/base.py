@@ -37,13 +37,13 @@ def max_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
     """
     h, w = x.shape[-2:]
     padded = F.pad(x, (radius, radius, 0, 0), value=float("-inf"))
-    rows = padded[..., 0:w].clone()
+    rows = padded[..., 0:w]
     for k in range(1, 2 * radius + 1):
-        torch.maximum(rows, padded[..., k : k + w], out=rows)
+        rows = torch.maximum(rows, padded[..., k : k + w])
     padded = F.pad(rows, (0, 0, radius, radius), value=float("-inf"))
-    out = padded[..., 0:h, :].clone()
+    out = padded[..., 0:h, :]
     for k in range(1, 2 * radius + 1):
-        torch.maximum(out, padded[..., k : k + h, :], out=out)
+        out = torch.maximum(out, padded[..., k : k + h, :])
     return out
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .upsampling import upsample_into
+
 KEYPOINT_CHUNK = 4096  # keypoints whose input patches are gathered at once (bounds the memory)
 
 
@@ -25,8 +27,7 @@ def _upsample_and_concatenate(bottom: torch.Tensor, horizontal: torch.Tensor) ->
     """
     b, c, h, w = bottom.shape
     out = bottom.new_empty((b, c + horizontal.shape[1], 2 * h, 2 * w))
-    for i in range(b):  # one image's channel slice is contiguous
-        torch.ops.aten.upsample_bilinear2d.out(bottom[i : i + 1], [2 * h, 2 * w], False, 2.0, 2.0, out=out[i : i + 1, :c])
+    upsample_into(bottom, out[:, :c], align_corners=False, scale=2.0)
     out[:, c:] = horizontal
     return out
 
