@@ -86,5 +86,5 @@ def descriptors_at(conv: torch.nn.Conv2d, inputs: torch.Tensor, xy: torch.Tensor
         inside = ((ys >= 0) & (ys < h))[:, :, None] & ((xs >= 0) & (xs < w))[:, None, :]  # [n, k, k]
         pixels = ys.clamp(0, h - 1)[:, :, None] * w + xs.clamp(0, w - 1)[:, None, :]
         patches = torch.take(inputs, channels + pixels[:, None]) * inside[:, None]  # [n, C, k, k]
-        out.append(torch.addmm(conv.bias[:desc_dim], patches.reshape(len(chunk), -1), weight))
-    return F.normalize(torch.cat(out) if out else inputs.new_zeros((0, desc_dim)), dim=-1)
+        out.append(torch.addmm(conv.bias[:desc_dim], patches.reshape(len(chunk), weight.shape[0]), weight))
+    return F.normalize(torch.cat(out), dim=-1)  # split gives one empty chunk for no keypoints
