@@ -109,7 +109,8 @@ def today_disk(extractor: DISK) -> Callable[[Path], Features]:
     def run(path: Path) -> Features:
         image, scale, size = load(path)
         (f,) = extractor.net(image, n=KEYPOINTS, window_size=5, score_threshold=0.0, pad_if_not_divisible=True)
-        feats = pad_and_stack([{"keypoints": f.keypoints, "keypoint_scores": f.detection_scores, "descriptors": f.descriptors}])
+        feats = {"keypoints": f.keypoints, "keypoint_scores": f.detection_scores, "descriptors": f.descriptors}
+        feats = pad_and_stack([feats])
         return in_original_pixels(feats, scale, size)
 
     return run
@@ -125,7 +126,9 @@ def timed(fn: Callable, *args) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def pair(extract: Callable[[Path], Features], matcher: LightGlue, paths: tuple[Path, Path]) -> tuple[float, float, Features, dict]:
+def pair(
+    extract: Callable[[Path], Features], matcher: LightGlue, paths: tuple[Path, Path]
+) -> tuple[float, float, Features, dict]:
     """Two extractions and a match: (first extraction s, whole pair s, features of image 0, matcher output)."""
     start = time.perf_counter()
     t0, feats0 = timed(extract, paths[0])
@@ -138,13 +141,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--images", type=Path, nargs=2, default=None, help="two image files (default: the example pair)")
+    parser.add_argument("--images", type=Path, nargs=2, default=None, help="two image files (default: example pair)")
     parser.add_argument("--features", nargs="+", default=["aliked", "disk"], choices=["aliked", "disk"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     paths = tuple(args.images) if args.images else example_pair()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs, repeats {args.repeats}")
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {threads} thread(s), {os.cpu_count()} CPUs, repeats {args.repeats}")
     print(f"images {paths[0].name} {paths[1].name}, resize {RESIZE}, {KEYPOINTS} keypoints; times in ms (medians)")
     header = (
         f"{'':7} {'kornia':>7} {'today':>7} {'ours':>7} {'kornia/ours':>11} {'today/ours':>10} {'kpts equal':>10} "

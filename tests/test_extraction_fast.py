@@ -35,7 +35,8 @@ def kornia_aliked(extractor, image: torch.Tensor) -> dict[str, torch.Tensor]:
     features, scores = net.extract_dense_map(image)
     h, w = features.shape[-2:]
     per_image = []
-    for i, indices in enumerate(select_keypoints(scores, conf.nms_radius, conf.detection_threshold, conf.max_num_keypoints)):
+    selected = select_keypoints(scores, conf.nms_radius, conf.detection_threshold, conf.max_num_keypoints)
+    for i, indices in enumerate(selected):
         normalized, kp_scores = refine_keypoints(scores[i], indices, conf.nms_radius)
         descriptors = net.desc_head(features[i : i + 1], [normalized])[0][0]
         keypoints = torch.tensor([w - 1, h - 1]) * (normalized + 1) / 2
@@ -46,11 +47,14 @@ def kornia_aliked(extractor, image: torch.Tensor) -> dict[str, torch.Tensor]:
 def kornia_disk(extractor, image: torch.Tensor) -> dict[str, torch.Tensor]:
     conf = extractor.conf
     features = extractor.net(
-        image, n=conf.max_num_keypoints, window_size=conf.nms_window_size, score_threshold=0.0, pad_if_not_divisible=True
+        image,
+        n=conf.max_num_keypoints,
+        window_size=conf.nms_window_size,
+        score_threshold=conf.detection_threshold,
+        pad_if_not_divisible=True,
     )
-    return pad_and_stack(
-        [{"keypoints": f.keypoints, "keypoint_scores": f.detection_scores, "descriptors": f.descriptors} for f in features]
-    )
+    keys = {"keypoints": "keypoints", "keypoint_scores": "detection_scores", "descriptors": "descriptors"}
+    return pad_and_stack([{ours: getattr(f, theirs) for ours, theirs in keys.items()} for f in features])
 
 
 def assert_same_features(ours: dict[str, torch.Tensor], ref: dict[str, torch.Tensor]) -> None:

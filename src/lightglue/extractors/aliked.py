@@ -7,11 +7,12 @@ detection keeps strict local maxima only; the detection here follows the referen
 ones), so that the keypoints are the reference's (kornia's keep only 91-96 % of them on the
 golden images).
 
-The network runs through :func:`.aliked_trunk.dense_maps` (kornia's modules, the score map bit
-for bit kornia's, without the dense normalisation of the feature map) and
-:func:`.aliked_descriptors.describe_keypoints` (kornia's SDDH layers on the few normalised
-feature vectors the keypoints need): about 1.9x faster than kornia's forward on one CPU thread,
-same keypoints, descriptors within float rounding (``benchmarks/bench_extraction.py``).
+The network runs through :func:`.aliked_trunk.dense_maps` (kornia's modules, its deformable
+blocks through :mod:`.deformable_conv`, the score map bit for bit kornia's, without the dense
+normalisation of the feature map) and :func:`.aliked_descriptors.describe_keypoints` (kornia's
+SDDH layers on the few normalised feature vectors the keypoints need): about 1.6x faster than
+kornia's forward on one CPU thread, same keypoints, descriptors within float rounding
+(``benchmarks/bench_extraction.py``).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def _pixel_table(features: torch.Tensor) -> tuple[torch.Tensor, int, int]:
 
 
 def _normalized_rows(table: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The distinct columns of ``table`` at ``offsets [...]`` as unit rows ``[U, C]``, and ``[...]`` indices into them."""
+    """The distinct columns of ``table`` at ``offsets [...]``: unit rows ``[U, C]`` and ``[...]`` indices into them."""
     unique, inverse = torch.unique(offsets, return_inverse=True)
     return F.normalize(table.index_select(1, unique).T, p=2, dim=1), inverse
 
@@ -58,7 +58,8 @@ def describe_keypoints(head: torch.nn.Module, features: torch.Tensor, keypoints:
     c, h, w = features.shape
     n, size, n_pos = keypoints.shape[0], head.kernel_size, head.n_pos
     table, start, row = _pixel_table(features)
-    wh = torch.tensor([[w - 1, h - 1]], device=features.device, dtype=torch.promote_types(features.dtype, torch.float32))
+    dtype = torch.promote_types(features.dtype, torch.float32)
+    wh = torch.tensor([[w - 1, h - 1]], device=features.device, dtype=dtype)
     pixels = (keypoints / 2 + 0.5) * wh  # [N, 2]
     # the size x size patch whose corner is kornia's get_patches' (clamped inside the map)
     corner = (pixels.long() - size / 2 + 1).long()

@@ -32,7 +32,9 @@ def _upsample_and_concatenate(bottom: torch.Tensor, horizontal: torch.Tensor) ->
     return out
 
 
-def heatmap_and_last_input(unet: torch.nn.Module, images: torch.Tensor, desc_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+def heatmap_and_last_input(
+    unet: torch.nn.Module, images: torch.Tensor, desc_dim: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Run a DISK U-Net (``kornia.feature.disk._unets.Unet``) up to its last convolution.
 
     Args:
