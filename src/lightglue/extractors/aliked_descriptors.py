@@ -84,8 +84,8 @@ def describe_keypoints(head: torch.nn.Module, features: torch.Tensor, keypoints:
         (x0, y1, (x1 - x) * (y - y0)),
         (x1, y1, (x - x0) * (y - y0)),
     )
-    index = torch.stack([(start + cy.clamp(0, h - 1) * row + cx.clamp(0, w - 1)).long() for cx, cy, _ in corners], 1)
-    inside = [(cx >= 0) & (cx <= w - 1) & (cy >= 0) & (cy <= h - 1) for cx, cy, _ in corners]
+    index = torch.stack([(start + py.clamp(0, h - 1) * row + px.clamp(0, w - 1)).long() for px, py, _ in corners], 1)
+    inside = [(px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1) for px, py, _ in corners]
     weights = torch.stack([torch.where(ok, weight, 0.0) for ok, (_, _, weight) in zip(inside, corners)], 1)
     rows, inverse = _normalized_rows(table, index)  # inverse [N * n_pos, 4]
     sampled = F.embedding_bag(inverse, rows, per_sample_weights=weights.to(rows.dtype), mode="sum")
