@@ -21,6 +21,32 @@ _PREPROCESS_KEYS = ("resize", "side", "interpolation", "align_corners", "antiali
 _RANGE_TOLERANCE = 1e-3
 
 
+def max_filter(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Maximum over each ``(2r+1) x (2r+1)`` window, the window clipped at the border.
+
+    Equal, value for value, to ``F.max_pool2d(x, 2r+1, stride=1, padding=r)`` (a maximum has no
+    rounding), computed as a row pass and a column pass of element-wise maxima of shifted views,
+    about 20x faster than the pooling kernel on one CPU thread.
+
+    Args:
+        x: ``[B, C, H, W]`` float map.
+        radius: ``r`` in pixels, >= 0.
+
+    Returns:
+        ``[B, C, H, W]``.
+    """
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (radius, radius, 0, 0), value=float("-inf"))
+    rows = padded[..., 0:w]
+    for k in range(1, 2 * radius + 1):
+        rows = torch.maximum(rows, padded[..., k : k + w])
+    padded = F.pad(rows, (0, 0, radius, radius), value=float("-inf"))
+    out = padded[..., 0:h, :]
+    for k in range(1, 2 * radius + 1):
+        out = torch.maximum(out, padded[..., k : k + h, :])
+    return out
+
+
 def simple_nms(scores: torch.Tensor, radius: int) -> torch.Tensor:
     """Non-maximum suppression of SuperPoint and ALIKED: maxima, then two rounds of maxima found away from them.
 
@@ -31,16 +57,12 @@ def simple_nms(scores: torch.Tensor, radius: int) -> torch.Tensor:
     Returns:
         ``[B, 1, H, W]``: ``scores`` at the kept positions, 0 elsewhere.
     """
-
-    def window_max(x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(x, kernel_size=2 * radius + 1, stride=1, padding=radius)
-
     zeros = torch.zeros_like(scores)
-    keep = scores == window_max(scores)
+    keep = scores == max_filter(scores, radius)
     for _ in range(2):
-        suppressed = window_max(keep.float()) > 0
+        suppressed = max_filter(keep.float(), radius) > 0
         remaining = torch.where(suppressed, zeros, scores)
-        keep = keep | ((remaining == window_max(remaining)) & ~suppressed)
+        keep = keep | ((remaining == max_filter(remaining, radius)) & ~suppressed)
     return torch.where(keep, scores, zeros)
 
 
