@@ -187,7 +187,6 @@ class LightGlue(nn.Module):
         thresholds = torch.from_numpy(c.confidence_thresholds())
         self.register_buffer("confidence_thresholds", thresholds, persistent=False)
         self.weights_provenance: WeightsProvenance | None = None  # the file loaded, if any
-        self._gemm_dtype: torch.dtype | None = None  # set by forward() from conf.mp and the device
         if c.weights is not None:
             self.load_weights(c.weights)
 
@@ -318,7 +317,6 @@ class LightGlue(nn.Module):
         # attention and the assignment head stay in float32 (CPU autocast rounds the states
         # to bfloat16 at every layer and changes more matches; docs/speed.md has the figures).
         autocast = c.mp and device.type == "cuda"
-        self._gemm_dtype = torch.bfloat16 if c.mp and not autocast else None
         with torch.autocast(device.type, dtype=torch.float16, enabled=autocast), sdpa_kernel(backends):
             return self._match(in0, in1)
 
@@ -420,7 +418,9 @@ class LightGlue(nn.Module):
         if (mask0 is None) != (mask1 is None):  # the cross block needs both or none
             mask0, mask1 = s0.valid, s1.valid
         enc0, enc1 = (s0.cos, s0.sin), (s1.cos, s1.sin)
-        return self.transformers[i](s0.desc, s1.desc, enc0, enc1, mask0, mask1, self._gemm_dtype)
+        # mp off CUDA: bfloat16 products in the dense layers (see forward()); CUDA autocasts.
+        gemm_dtype = torch.bfloat16 if self.conf.mp and s0.desc.device.type != "cuda" else None
+        return self.transformers[i](s0.desc, s1.desc, enc0, enc1, mask0, mask1, gemm_dtype)
 
     def _finalize(
         self,
