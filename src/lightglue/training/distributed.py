@@ -63,7 +63,14 @@ def setup(device_preference: str) -> Distributed:
 
 
 def teardown(ctx: Distributed) -> None:
+    """Leave the process group; every process waits for the others first.
+
+    Without the barrier a process can destroy its group (rank 0 also stops the rendezvous
+    store) while another is still leaving, which can abort that one (``terminate called
+    without an active exception``).
+    """
     if ctx.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
