@@ -87,6 +87,16 @@ def test_unknown_config_keys_are_named_with_the_closest_valid_key(tmp_path):
     assert load_config(None, ["train.steps=7", "train.mp=true", "data.root=a/b"]).train.steps == 7
 
 
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "train").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_the_repository_training_configs_load(path):
+    """Every config the docs and the model card point to parses, with no unknown key."""
+    config = load_config(path)
+    assert config.train.steps > 0 and config.data.kind in {"homography", "megadepth", "colmap"}
+
+
 def test_unknown_dataset_option_and_too_small_corpus_are_clear_errors(tmp_path):
     photos = write_photos(tmp_path / "photos", 2)
     (photos / "broken.jpg").write_bytes(b"not a jpeg")
