@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from lightglue.cli import main
-from lightglue.training.config import ConfigError, load_config
+from lightglue.training.config import DATA_KINDS, ConfigError, load_config
 from lightglue.training.history import read_log
 
 LIGHTGLUE = Path(sys.executable).with_name("lightglue")
@@ -94,7 +94,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "train").glo
 def test_the_repository_training_configs_load(path):
     """Every config the docs and the model card point to parses, with no unknown key."""
     config = load_config(path)
-    assert config.train.steps > 0 and config.data.kind in {"homography", "megadepth", "colmap"}
+    assert config.train.steps > 0 and config.data.kind in DATA_KINDS
 
 
 def test_unknown_dataset_option_and_too_small_corpus_are_clear_errors(tmp_path):
