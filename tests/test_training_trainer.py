@@ -134,3 +134,29 @@ def test_gradient_checkpointing_keeps_the_losses_and_mixed_precision_trains(tmp_
     mp = train_losses(tmp_path / "mp")
     assert all(math.isfinite(loss) for _, loss in mp)
     assert mp[0][1] == pytest.approx(plain[0][1], rel=0.05) and mp[0][1] != plain[0][1]  # bfloat16 differs a little
+
+
+def test_trainable_prefixes_train_only_those_parameters(tmp_path):
+    config = config_from_dict({"model": {**TINY, "trainable": ["token_confidence"]},
+                               "train": {"batch_size": 4, "lr": 3e-3, "val_every": 0, "threads": 1, "steps": 10, "log_every": 1}})
+    assert config.to_dict()["model"]["trainable"] == ["token_confidence"]
+    trainer = Trainer(config, tmp_path, SyntheticPairs(n=8, k=32), show_progress=False)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    changed = {k for k, v in trainer.model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("token_confidence.") for k in changed), changed
+    heads = {k for k in before if k.startswith("token_confidence.")}
+    assert changed == heads  # every head learned (their loss reaches each of them)
+    confidence = [r["confidence"] for r in read_log(tmp_path / "log.jsonl") if r["kind"] == "train"]
+    assert confidence[-1] < confidence[0]
+
+
+def test_a_trainable_prefix_that_names_no_parameter_is_an_error(tmp_path):
+    from lightglue.training.config import ConfigError
+    from lightglue.training.trainer import build_model
+
+    config = config_from_dict({"model": {**TINY, "trainable": ["token_confidance"]}})
+    with pytest.raises(ConfigError, match="token_confidance.*token_confidence"):
+        build_model(config.model)
+    with pytest.raises(ConfigError, match="list of parameter-name prefixes"):
+        config_from_dict({"model": {"trainable": "token_confidence"}})

@@ -3,8 +3,10 @@
 Sections and their keys (defaults in brackets)::
 
     [model]   features ["sift"], init ["none"] (none | official | a weight name such as
-              "aliked_lightglue" | a checkpoint or weight file), and any LightGlue option
-              (n_layers, descriptor_dim, num_heads, filter_threshold, flash, ...).
+              "aliked_lightglue" | a checkpoint or weight file), trainable [[], all
+              parameters] (prefixes of the parameter names that are trained, the rest
+              frozen, e.g. ["token_confidence"]), and any LightGlue option (n_layers,
+              descriptor_dim, num_heads, filter_threshold, flash, ...).
     [data]    kind ["homography"] (homography | megadepth | colmap) and the options of that
               kind's dataset (checked against its constructor's keyword arguments).
     [train]   steps, batch_size, optimizer, lr, weight_decay, schedule, decay_start,
@@ -56,11 +58,14 @@ class ModelSection:
             name known to :mod:`lightglue.weights` (e.g. ``"aliked_lightglue"``), or a path to
             a weight file or a trainer checkpoint.
         options: LightGlue options (``n_layers``, ``descriptor_dim``, ...).
+        trainable: prefixes of the parameter names that are optimised (``"token_confidence"``,
+            ``"log_assignment.8"``, ...); the other parameters are frozen. Empty: all of them.
     """
 
     features: str = "sift"
     init: str = "none"
     options: Mapping[str, Any] = field(default_factory=dict)
+    trainable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,12 @@ class TrainingConfig:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """The configuration as the nested dict of its file (for logs and checkpoints)."""
         return {
-            "model": {"features": self.model.features, "init": self.model.init, **self.model.options},
+            "model": {
+                "features": self.model.features,
+                "init": self.model.init,
+                **({"trainable": list(self.model.trainable)} if self.model.trainable else {}),
+                **self.model.options,
+            },
             "data": {"kind": self.data.kind, **self.data.options},
             "train": dataclasses.asdict(self.train),
             "loss": dataclasses.asdict(self.loss),
@@ -226,12 +236,15 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainingConfig:
         raise ConfigError(f"model.features must be one of {sorted(FEATURE_PRESETS)}, got {features!r}")
     if not isinstance(init, str) or not init:
         raise ConfigError(f"model.init must be a non-empty string, got {init!r}")
+    trainable = model_raw.pop("trainable", [])
+    if not isinstance(trainable, list) or not all(isinstance(p, str) and p for p in trainable):
+        raise ConfigError(f"model.trainable must be a list of parameter-name prefixes, got {trainable!r}")
     defaults = LightGlueConfig()
     for key, value in model_raw.items():
         if key == "weights":
             raise ConfigError("model.weights is not a training option: set the starting weights with model.init")
         if key not in MODEL_OPTION_KEYS:
-            raise _unknown(key, MODEL_OPTION_KEYS | {"features", "init"}, "model.")
+            raise _unknown(key, MODEL_OPTION_KEYS | {"features", "init", "trainable"}, "model.")
         if getattr(defaults, key) is not None:
             model_raw[key] = _typed("model", key, value, getattr(defaults, key))
     data_raw = dict(raw.get("data", {}))
@@ -241,7 +254,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainingConfig:
     train = _section(TrainSection, "train", raw.get("train", {}))
     _check_train(train)
     return TrainingConfig(
-        model=ModelSection(features, init, model_raw),
+        model=ModelSection(features, init, model_raw, tuple(trainable)),
         data=DataSection(kind, data_raw),
         train=train,
         loss=_section(LossSection, "loss", raw.get("loss", {})),

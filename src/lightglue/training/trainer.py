@@ -81,12 +81,34 @@ def build_model(model: ModelSection) -> LightGlue:
 
     ``init``: ``none`` (random, from the current torch seed), ``official`` (the preset's
     pretrained file), a weight name of :mod:`lightglue.weights`, or a file: exported weights
-    or a trainer checkpoint (its ``model`` entry).
+    or a trainer checkpoint (its ``model`` entry). With ``model.trainable``, only the
+    parameters whose names start with one of its prefixes keep ``requires_grad``.
+
+    Raises:
+        ConfigError: a ``trainable`` prefix that names no parameter.
     """
     preset = FEATURE_PRESETS[model.features]
     options = {"input_dim": preset.input_dim, "add_scale_ori": preset.add_scale_ori, **model.options}
     weights = {"none": None, "official": preset.weights}.get(model.init, model.init)
-    return LightGlue(features=None, weights=weights, **options)
+    net = LightGlue(features=None, weights=weights, **options)
+    if model.trainable:
+        freeze_except(net, model.trainable)
+    return net
+
+
+def freeze_except(net: torch.nn.Module, prefixes: tuple[str, ...]) -> None:
+    """Set ``requires_grad`` on the parameters named ``<prefix>`` or ``<prefix>.*``, clear it elsewhere.
+
+    Raises:
+        ConfigError: a prefix that names no parameter (the message lists the top-level modules).
+    """
+    names = [name for name, _ in net.named_parameters()]
+    for prefix in prefixes:
+        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+            modules = sorted({name.split(".")[0] for name in names})
+            raise ConfigError(f"model.trainable: {prefix!r} names no parameter (the model's modules: {modules})")
+    for name, param in net.named_parameters():
+        param.requires_grad_(any(name == p or name.startswith(p + ".") for p in prefixes))
 
 
 def build_datasets(config: TrainingConfig) -> tuple[Any, Any | None]:
