@@ -102,13 +102,16 @@ def freeze_except(net: torch.nn.Module, prefixes: tuple[str, ...]) -> None:
     Raises:
         ConfigError: a prefix that names no parameter (the message lists the top-level modules).
     """
+    def under(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
     names = [name for name, _ in net.named_parameters()]
     for prefix in prefixes:
-        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+        if not any(under(name, prefix) for name in names):
             modules = sorted({name.split(".")[0] for name in names})
             raise ConfigError(f"model.trainable: {prefix!r} names no parameter (the model's modules: {modules})")
     for name, param in net.named_parameters():
-        param.requires_grad_(any(name == p or name.startswith(p + ".") for p in prefixes))
+        param.requires_grad_(any(under(name, p) for p in prefixes))
 
 
 def build_datasets(config: TrainingConfig) -> tuple[Any, Any | None]:
