@@ -11,9 +11,9 @@ from training_pairs import PoisonedPairs, SyntheticPairs
 
 from lightglue import LightGlue
 from lightglue.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
-from lightglue.training.config import config_from_dict
+from lightglue.training.config import ConfigError, config_from_dict
 from lightglue.training.history import read_log
-from lightglue.training.trainer import NonFiniteLossError, Stopped, Trainer, learning_rate
+from lightglue.training.trainer import NonFiniteLossError, Stopped, Trainer, build_model, learning_rate
 
 TINY = {"n_layers": 2, "descriptor_dim": 32, "num_heads": 2}
 
@@ -151,10 +151,7 @@ def test_trainable_prefixes_train_only_those_parameters(tmp_path):
     assert confidence[-1] < confidence[0]
 
 
-def test_a_trainable_prefix_that_names_no_parameter_is_an_error(tmp_path):
-    from lightglue.training.config import ConfigError
-    from lightglue.training.trainer import build_model
-
+def test_a_trainable_prefix_that_names_no_parameter_is_an_error():
     config = config_from_dict({"model": {**TINY, "trainable": ["token_confidance"]}})
     with pytest.raises(ConfigError, match="token_confidance.*token_confidence"):
         build_model(config.model)
