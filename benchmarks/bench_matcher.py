@@ -37,9 +37,9 @@ DATA = Path(__file__).parents[1] / "tests" / "data" / "motorcycle.npz"
 MODES = {"adaptive": {}, "full": {"depth_confidence": -1, "width_confidence": -1}}
 
 
-def load_features(feat: str, n: int, device: str) -> dict:
-    """The strongest ``n`` reference keypoints of each motorcycle image as matcher input."""
-    g = np.load(DATA)
+def load_features(feat: str, n: int, device: str, pair: str = "motorcycle") -> dict:
+    """The strongest ``n`` reference keypoints of each image of a golden pair as matcher input (in their order)."""
+    g = np.load(DATA.with_name(f"{pair}.npz"))
     data = {}
     for i in (0, 1):
         keep = np.argsort(-g[f"{feat}_keypoint_scores{i}"], kind="stable")[:n]
@@ -60,6 +60,19 @@ def timed(model, data, device: str) -> tuple[float, dict]:
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start, out
+
+
+def interleaved(models: dict, data: dict, repeats: int, device: str) -> tuple[dict[str, float], dict[str, dict]]:
+    """Median seconds of each model on ``data`` (one warm-up each, then ``repeats`` rounds in turn) and its last output."""
+    times: dict[str, list[float]] = {name: [] for name in models}
+    outs = {}
+    for model in models.values():
+        timed(model, data, device)
+    for _ in range(repeats):
+        for name, model in models.items():
+            t, outs[name] = timed(model, data, device)
+            times[name].append(t)
+    return {name: statistics.median(ts) for name, ts in times.items()}, outs
 
 
 def full_forward_flops(model: LightGlue, m: int, n: int) -> float:
@@ -115,15 +128,8 @@ def main() -> None:
         mixed = LightGlue(args.features, mp=True, **conf).eval().to(args.device)
         for n in args.sizes:
             data = load_features(args.features, n, args.device)
-            for model in (ref, ours, mixed):  # warm-up
-                timed(model, data, args.device)
-            times: dict[str, list[float]] = {"ref": [], "ours": [], "mp": []}
-            outs = {}
-            for _ in range(args.repeats):
-                for name, model in (("ref", ref), ("ours", ours), ("mp", mixed)):
-                    t, outs[name] = timed(model, data, args.device)
-                    times[name].append(t)
-            r, o, m = (statistics.median(times[k]) for k in ("ref", "ours", "mp"))
+            medians, outs = interleaved({"ref": ref, "ours": ours, "mp": mixed}, data, args.repeats, args.device)
+            r, o, m = (medians[k] for k in ("ref", "ours", "mp"))
             ratios.append(r / o)
             if mode == "full":
                 flops = full_forward_flops(ours, n, n)

