@@ -58,8 +58,9 @@ def test_bench_keypoint_counts_are_checked(tmp_path, value):
         ("--filter-threshold", "-0.1", "not in the range 0<=x<=1"),
     ],
 )
-def test_match_confidence_options_are_range_checked(tmp_path, option, value, message):
-    result = invoke("match", option, value, "--out", str(tmp_path / "out"))
+@pytest.mark.parametrize("verb", ["match", "eval homography", "eval pose"])
+def test_matcher_options_are_range_checked(verbs, tmp_path, verb, option, value, message):
+    result = invoke(*verbs[verb], option, value, "--out", str(tmp_path / "out"))
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '{option}'" in result.output and message in result.output
     assert not (tmp_path / "out").exists()

@@ -99,6 +99,26 @@ def test_cli_homography_end_to_end(tmp_path):
     assert (tmp_path / "results.md").read_text().startswith("## homography benchmark")
 
 
+def test_cli_matcher_options_reach_lightglue(tmp_path):
+    """--filter-threshold / --width-confidence go to the LightGlue method (recorded in the
+    protocol), not to the baseline: a stricter threshold keeps a subset of the matches."""
+    _require(CHURCHILL)
+    _require_weights()
+    args = ["homography", str(CHURCHILL), "-m", "aliked+lightglue", "-m", "aliked+ratio", "--max-keypoints", "256",
+            "--resize", "short:240", "--limit", "2", "--estimator", "poselib"]
+    runs = {}
+    for name, options in {"default": [], "strict": ["--filter-threshold", "0.9", "--width-confidence", "-1"]}.items():
+        result = CliRunner().invoke(eval_group, [*args, *options, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        runs[name] = json.loads((tmp_path / name / "results.json").read_text())
+    assert "matcher_options" not in runs["default"]["protocol"]
+    assert runs["strict"]["protocol"]["matcher_options"] == {"filter_threshold": 0.9, "width_confidence": -1}
+    for default, strict in zip(*(r["methods"]["aliked+lightglue"]["pairs"] for r in runs.values()), strict=True):
+        assert 0 < strict["num_matches"] < default["num_matches"], (default["name"], strict["num_matches"])
+    baseline = [r["methods"]["aliked+ratio"]["pairs"] for r in runs.values()]
+    assert [p["num_matches"] for p in baseline[0]] == [p["num_matches"] for p in baseline[1]]
+
+
 def test_cli_pose_end_to_end(tmp_path):
     _require(SCANNET)
     _require_weights()
@@ -127,6 +147,11 @@ def test_cli_reports_bad_input(tmp_path):
     assert result.exit_code != 0 and "No pose benchmark" in result.output
     result = CliRunner().invoke(bench, ["--keypoints", "a,b"])
     assert result.exit_code != 0 and "comma-separated integers" in result.output
+    _require(CHURCHILL)
+    result = CliRunner().invoke(eval_group, ["homography", str(CHURCHILL), "-m", "sift+ratio", "--filter-threshold", "0.5",
+                                             "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "no LightGlue method" in result.output, result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_bench_small(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lightglue.cli.options import check_device, keypoint_counts
+from lightglue.cli.options import check_device, keypoint_counts, matcher_options, matcher_overrides
 
 _METHOD_HELP = (
     "Named method (repeat to compare): aliked+lightglue, disk+lightglue, xfeat+lightglue, aliked+mnn, aliked+ratio, "
@@ -80,6 +80,7 @@ def _method_options(function):
             help="Write results.json, results.md and curves.png here.",
         ),
     ]
+    function = matcher_options(function)
     for option in reversed(options):
         function = option(function)
     return function
@@ -107,7 +108,8 @@ def eval_group() -> None:
 @click.argument("root", type=click.Path(exists=True, file_okay=False))
 @_homography_options
 @_common_options
-def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limit, device, threads, out_dir) -> None:
+def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limit, device, threads, out_dir,
+               **matcher) -> None:
     """HPatches at ROOT (a folder of sequences, or one sequence): AUC of the corner error at 1/3/5 px."""
     from lightglue.evaluation.benchmarks import run_homography_benchmark
     from lightglue.evaluation.homography import HOMOGRAPHY_RESIZE
@@ -125,6 +127,7 @@ def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limi
             device,
             limit,
             progress=True,
+            matcher_conf=matcher_overrides(**matcher),
         ),
         out_dir,
     )
@@ -140,7 +143,7 @@ def homography(root, estimators, max_keypoints, methods, ransac_th, resize, limi
 @_homography_options
 @_method_options
 def heldout(root, num_pairs, seed, val_fraction, estimators, max_keypoints, methods, ransac_th, device, threads,
-            out_dir) -> None:
+            out_dir, **matcher) -> None:
     """Homography pairs made from the photos of ROOT held out of training: AUC at 1/3/5 px.
 
     The pairs are random homographies and photometric augmentations (the training recipe's)
@@ -153,6 +156,7 @@ def heldout(root, num_pairs, seed, val_fraction, estimators, max_keypoints, meth
         lambda: run_heldout_benchmark(
             Path(root), list(methods), num_pairs, seed, max_keypoints, list(estimators), _ransac_th(ransac_th),
             device, progress=True, val_fraction=val_fraction,
+            matcher_conf=matcher_overrides(**matcher),
         ),
         out_dir,
     )
@@ -178,7 +182,7 @@ def heldout(root, num_pairs, seed, val_fraction, estimators, max_keypoints, meth
 @click.option("--max-keypoints", type=click.IntRange(min=1), default=2048, show_default=True)
 @_common_options
 def pose(
-    root, image_dir, estimators, max_keypoints, methods, ransac_th, resize, limit, device, threads, out_dir
+    root, image_dir, estimators, max_keypoints, methods, ransac_th, resize, limit, device, threads, out_dir, **matcher
 ) -> None:
     """Relative pose on ROOT (pairs_with_gt.txt layout or MegaDepth scene-info npz): AUC at 5/10/20 deg."""
     from lightglue.evaluation.benchmarks import run_pose_benchmark
@@ -197,6 +201,7 @@ def pose(
             device,
             limit,
             progress=True,
+            matcher_conf=matcher_overrides(**matcher),
         ),
         out_dir,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from lightglue.cli.options import Confidence, check_device
+from lightglue.cli.options import check_device, matcher_options, matcher_overrides
 
 FEATURES = ("aliked", "disk", "sift", "superpoint", "xfeat")
 
@@ -42,12 +42,7 @@ def _draw(path: Path, images, kpts, matches, scores, prune, stop: int, n_layers:
 @click.option("--features", type=click.Choice(FEATURES), default="aliked", show_default=True, help="Local features.")
 @click.option("--max-keypoints", type=click.IntRange(min=1), default=2048, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="outputs/match", show_default=True)
-@click.option("--depth-confidence", type=Confidence(), default=None,
-              help="In (0, 1]; -1 disables early exit. [default: the preset's: 0.95; xfeat: -1]")
-@click.option("--width-confidence", type=Confidence(), default=None,
-              help="In (0, 1]; -1 disables pruning. [default: the preset's: 0.99; xfeat: 0.95]")
-@click.option("--filter-threshold", type=click.FloatRange(0, 1), default=None,
-              help="Minimal match score, in [0, 1]. [default: 0.1]")
+@matcher_options
 @click.option("--device", default="cpu", show_default=True, callback=check_device)
 @click.option("--weights", type=click.Path(dir_okay=False), default=None,
               help="Matcher weights file (e.g. a training run's weights.pth) instead of the preset's.")
@@ -79,13 +74,11 @@ def match(image0, image1, features, max_keypoints, out_dir, depth_confidence, wi
         else:
             images, names = [read_image(image0), read_image(image1)], [image0, image1]
         extractor = EXTRACTORS[features](max_num_keypoints=max_keypoints).eval().to(device)
-        options = {
-            "depth_confidence": depth_confidence,
-            "width_confidence": width_confidence,
-            "filter_threshold": filter_threshold,
-            "weights": weights,
-        }  # those not given keep the feature preset's values
-        matcher = LightGlue(features=features, **{k: v for k, v in options.items() if v is not None}).eval().to(device)
+        options = matcher_overrides(  # those not given keep the feature preset's values
+            depth_confidence=depth_confidence, width_confidence=width_confidence, filter_threshold=filter_threshold,
+            weights=weights,
+        )
+        matcher = LightGlue(features=features, **options).eval().to(device)
     except (FileNotFoundError, WeightsNotFoundError, ValueError, OSError) as err:
         raise click.ClickException(str(err)) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import click
 
@@ -42,6 +43,31 @@ class Confidence(click.ParamType):
         if not (number == -1 or (math.isfinite(number) and 0 < number <= 1)):
             self.fail(f"{value!r} is not in (0, 1] (or -1 to disable)", param, ctx)
         return number
+
+
+def matcher_options(function):
+    """Add LightGlue's ``--depth-confidence``, ``--width-confidence`` and ``--filter-threshold``.
+
+    Each defaults to None, which keeps the feature preset's value (see :func:`matcher_overrides`);
+    the command receives them as the keywords ``depth_confidence``, ``width_confidence`` and
+    ``filter_threshold``.
+    """
+    options = [
+        click.option("--depth-confidence", type=Confidence(), default=None,
+                     help="In (0, 1]; -1 disables early exit. [default: the preset's: 0.95; xfeat: -1]"),
+        click.option("--width-confidence", type=Confidence(), default=None,
+                     help="In (0, 1]; -1 disables pruning. [default: the preset's: 0.99; xfeat: 0.95]"),
+        click.option("--filter-threshold", type=click.FloatRange(0, 1), default=None,
+                     help="Minimal match score, in [0, 1]. [default: 0.1]"),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def matcher_overrides(**options: Any) -> dict[str, Any]:
+    """The LightGlue options given on the command line (those not None), for ``LightGlue(**...)``."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 def keypoint_counts(value: str) -> tuple[int, ...]:

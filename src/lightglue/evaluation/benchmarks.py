@@ -24,7 +24,7 @@ from lightglue.evaluation.homography import (
     summarize_homography,
 )
 from lightglue.evaluation.hpatches import read_hpatches
-from lightglue.evaluation.methods import Method
+from lightglue.evaluation.methods import METHODS, Method
 from lightglue.evaluation.plots import plot_error_curves
 from lightglue.evaluation.pose import (
     POSE_AUC_THRESHOLDS,
@@ -55,6 +55,7 @@ def run_homography_benchmark(
     device: str = "cpu",
     limit: int | None = None,
     progress: bool = False,
+    matcher_conf: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the HPatches homography benchmark for each named method.
 
@@ -68,11 +69,12 @@ def run_homography_benchmark(
         device: where the networks run.
         limit: evaluate only the first ``limit`` pairs.
         progress: show a progress bar.
+        matcher_conf: LightGlue options (e.g. ``filter_threshold``) of the ``*+lightglue`` methods.
     """
     pairs = read_hpatches(root)[:limit]
     return run_homography_cases(
         root, lambda: load_homography_cases(pairs, resize), len(pairs), methods, max_keypoints, estimators,
-        ransac_th, device, progress, {"resize": str(resize)},
+        ransac_th, device, progress, {"resize": str(resize)}, matcher_conf,
     )
 
 
@@ -87,6 +89,7 @@ def run_homography_cases(
     device: str = "cpu",
     progress: bool = False,
     protocol: dict[str, Any] | None = None,
+    matcher_conf: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The homography benchmark on any pairs with a known homography (HPatches, synthetic pairs).
 
@@ -107,7 +110,7 @@ def run_homography_cases(
     return _run_methods(
         "homography", root, protocol, methods, device, progress, num_pairs, load_cases,
         lambda cases, method: evaluate_homography(cases, method, estimators, thresholds),
-        summarize_homography,
+        summarize_homography, matcher_conf,
     )
 
 
@@ -122,6 +125,7 @@ def run_pose_benchmark(
     device: str = "cpu",
     limit: int | None = None,
     progress: bool = False,
+    matcher_conf: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run a relative-pose benchmark (ScanNet-1500 / MegaDepth-1500 layouts) per method.
 
@@ -138,6 +142,7 @@ def run_pose_benchmark(
         device: where the networks run.
         limit: evaluate only the first ``limit`` pairs.
         progress: show a progress bar.
+        matcher_conf: LightGlue options (e.g. ``filter_threshold``) of the ``*+lightglue`` methods.
     """
     pairs, default_resize = read_pose_dataset(root, image_dir)
     pairs = pairs[:limit]
@@ -154,7 +159,7 @@ def run_pose_benchmark(
         "pose", root, protocol, methods, device, progress, len(pairs),
         lambda: load_pose_cases(pairs, resize),
         lambda cases, method: evaluate_pose(cases, method, estimators, thresholds),
-        summarize_pose,
+        summarize_pose, matcher_conf,
     )
 
 
@@ -169,11 +174,21 @@ def _run_methods(
     load_cases: Callable[[], Iterable],
     evaluate: Callable[[Iterable, Method], list],
     summarize: Callable[[list], dict],
+    matcher_conf: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate every method on freshly loaded cases: per-pair records and a summary each."""
+    """Evaluate every method on freshly loaded cases: per-pair records and a summary each.
+
+    ``matcher_conf`` goes to the LightGlue methods (an error when none is named) and is
+    recorded in the protocol as ``matcher_options``.
+    """
+    learned = [name for name in methods if name in METHODS and METHODS[name].matcher == "lightglue"]
+    if matcher_conf:
+        if not learned:
+            raise ValueError(f"LightGlue options {sorted(matcher_conf)} given, but no LightGlue method: {list(methods)}")
+        protocol = {**protocol, "matcher_options": dict(matcher_conf)}
     results: dict[str, Any] = {"benchmark": benchmark, "root": str(root), "protocol": protocol, "methods": {}}
     for name in methods:
-        method = Method(name, protocol["max_keypoints"], device)
+        method = Method(name, protocol["max_keypoints"], device, matcher_conf=matcher_conf if name in learned else None)
         records = evaluate(_progress(load_cases(), num_pairs, name, progress), method)
         results["methods"][name] = {"summary": summarize(records), "weights": method.weights, "pairs": records}
     return results

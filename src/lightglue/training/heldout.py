@@ -72,6 +72,7 @@ def run_heldout_benchmark(
     ransac_th: dict[str, float] | None = None,
     device: str = "cpu",
     progress: bool = False,
+    matcher_conf: dict[str, Any] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """The homography benchmark on ``num_pairs`` pairs of held-out corpus photos.
@@ -90,5 +91,5 @@ def run_heldout_benchmark(
     }
     return run_homography_cases(
         Path(root), lambda: heldout_cases(dataset, num_pairs), num_pairs, methods, max_keypoints, estimators,
-        ransac_th, device, progress, protocol,
+        ransac_th, device, progress, protocol, matcher_conf,
     )
