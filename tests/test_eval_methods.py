@@ -147,6 +147,9 @@ def test_cli_reports_bad_input(tmp_path):
     assert result.exit_code != 0 and "No pose benchmark" in result.output
     result = CliRunner().invoke(bench, ["--keypoints", "a,b"])
     assert result.exit_code != 0 and "comma-separated integers" in result.output
+
+
+def test_cli_matcher_options_without_a_lightglue_method_are_an_error(tmp_path):
     _require(CHURCHILL)
     result = CliRunner().invoke(eval_group, ["homography", str(CHURCHILL), "-m", "sift+ratio", "--filter-threshold", "0.5",
                                              "--out", str(tmp_path / "out")])
