@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lightglue.cli.options import check_device, keypoint_counts, matcher_options, matcher_overrides
+from lightglue.cli.options import check_device, keypoint_counts, matcher_options, matcher_overrides, stack_options
 
 _METHOD_HELP = (
     "Named method (repeat to compare): aliked+lightglue, disk+lightglue, xfeat+lightglue, aliked+mnn, aliked+ratio, "
@@ -48,9 +48,7 @@ def _common_options(function):
         click.option("--resize", default=None, help="'1600' (long side), 'short:480' or '640x480'; default: protocol."),
         click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N pairs."),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return _method_options(function)
+    return _method_options(stack_options(function, options))
 
 
 def _method_options(function):
@@ -80,10 +78,7 @@ def _method_options(function):
             help="Write results.json, results.md and curves.png here.",
         ),
     ]
-    function = matcher_options(function)
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return stack_options(matcher_options(function), options)
 
 
 def _homography_options(function):

@@ -60,6 +60,11 @@ def matcher_options(function):
         click.option("--filter-threshold", type=click.FloatRange(0, 1), default=None,
                      help="Minimal match score, in [0, 1]. [default: 0.1]"),
     ]
+    return stack_options(function, options)
+
+
+def stack_options(function, options: list):
+    """Apply the click ``options`` to ``function`` so that ``--help`` lists them in that order."""
     for option in reversed(options):
         function = option(function)
     return function
