@@ -96,7 +96,10 @@ def _homography_options(function):
 
 @click.group("eval")
 def eval_group() -> None:
-    """Accuracy benchmarks: homography (HPatches, held-out corpus photos) and relative pose (ScanNet / MegaDepth)."""
+    """Accuracy benchmarks: homography (HPatches, held-out corpus photos) and relative pose.
+
+    Relative pose: ScanNet / MegaDepth layouts, or a COLMAP model of your own photos.
+    """
 
 
 @eval_group.command("homography")
@@ -164,7 +167,14 @@ def heldout(root, num_pairs, seed, val_fraction, estimators, max_keypoints, meth
     "image_dir",
     type=click.Path(exists=True, file_okay=False),
     default=None,
-    help="Image folder, when not next to the pairs file / under ROOT.",
+    help="Image folder, when not next to the pairs file / model, or under ROOT.",
+)
+@click.option(
+    "--min-covisible",
+    type=click.IntRange(min=1),
+    default=100,  # posedata.MIN_COVISIBLE, not imported: the CLI starts without torch
+    show_default=True,
+    help="COLMAP model: fewest 3D points both images of a pair must observe.",
 )
 @click.option(
     "--estimator",
@@ -177,9 +187,16 @@ def heldout(root, num_pairs, seed, val_fraction, estimators, max_keypoints, meth
 @click.option("--max-keypoints", type=click.IntRange(min=1), default=2048, show_default=True)
 @_common_options
 def pose(
-    root, image_dir, estimators, max_keypoints, methods, ransac_th, resize, limit, device, threads, out_dir, **matcher
+    root, image_dir, min_covisible, estimators, max_keypoints, methods, ransac_th, resize, limit, device, threads,
+    out_dir, **matcher
 ) -> None:
-    """Relative pose on ROOT (pairs_with_gt.txt layout or MegaDepth scene-info npz): AUC at 5/10/20 deg."""
+    """Relative pose on ROOT: AUC at 5/10/20 deg.
+
+    ROOT is a pairs file or its folder (pairs_with_gt.txt, pairs_calibrated.txt), MegaDepth
+    scene-info .npz files, or a COLMAP model of undistorted images (ROOT holding cameras,
+    images, points3D .bin/.txt, or ROOT/sparse + ROOT/images as COLMAP's image_undistorter
+    writes them): pairs of registered images sharing --min-covisible 3D points.
+    """
     from lightglue.evaluation.benchmarks import run_pose_benchmark
     from lightglue.evaluation.preprocess import Resize
 
@@ -197,6 +214,7 @@ def pose(
             limit,
             progress=True,
             matcher_conf=matcher_overrides(**matcher),
+            min_covisible=min_covisible,
         ),
         out_dir,
     )

@@ -33,7 +33,7 @@ from lightglue.evaluation.pose import (
     load_pose_cases,
     summarize_pose,
 )
-from lightglue.evaluation.posedata import read_pose_dataset
+from lightglue.evaluation.posedata import MIN_COVISIBLE, read_pose_dataset
 from lightglue.evaluation.preprocess import Resize
 from lightglue.evaluation.report import per_group_table, summary_table, weights_lines, write_json
 from lightglue.geometry import HOMOGRAPHY_ESTIMATORS, POSE_ESTIMATORS
@@ -126,25 +126,27 @@ def run_pose_benchmark(
     limit: int | None = None,
     progress: bool = False,
     matcher_conf: dict[str, Any] | None = None,
+    min_covisible: int = MIN_COVISIBLE,
 ) -> dict[str, Any]:
-    """Run a relative-pose benchmark (ScanNet-1500 / MegaDepth-1500 layouts) per method.
+    """Run a relative-pose benchmark (ScanNet-1500 / MegaDepth-1500 / COLMAP model layouts) per method.
 
     Args:
-        root: a pairs file, a scene-info npz, or a folder holding either
+        root: a pairs file, a scene-info npz, a folder holding either, or a COLMAP model
             (see :func:`~lightglue.evaluation.posedata.read_pose_dataset`).
         methods: names from :data:`~lightglue.evaluation.methods.METHODS`.
         max_keypoints: keypoints per image.
         estimators: pose estimators to score.
         ransac_th: inlier thresholds per estimator, pixels (defaults: ``POSE_RANSAC_TH``).
         resize: image resizing; None: the dataset's protocol (ScanNet 640x480, MegaDepth
-            long side 1600).
+            long side 1600, COLMAP model long side 1024).
         image_dir: where the images are, when not next to the pairs file / under ``root``.
         device: where the networks run.
         limit: evaluate only the first ``limit`` pairs.
         progress: show a progress bar.
         matcher_conf: LightGlue options (e.g. ``filter_threshold``) of the ``*+lightglue`` methods.
+        min_covisible: COLMAP models: fewest 3D points both images of a pair must observe.
     """
-    pairs, default_resize = read_pose_dataset(root, image_dir)
+    pairs, default_resize = read_pose_dataset(root, image_dir, min_covisible)
     pairs = pairs[:limit]
     resize = resize or default_resize
     thresholds = {**POSE_RANSAC_TH, **(ransac_th or {})}

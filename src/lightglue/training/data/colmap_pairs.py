@@ -26,20 +26,11 @@ import torch
 
 from lightglue.collection._pycolmap import pycolmap
 from lightglue.collection.features_h5 import read_features
+from lightglue.geometry.colmap import COLMAP_PIXEL_OFFSET, colmap_intrinsics, colmap_pose
 from lightglue.image import load_image
 from lightglue.training.data.photos import SPLITS, split_of
 
 logger = logging.getLogger(__name__)
-
-COLMAP_PIXEL_OFFSET = 0.5
-"""A COLMAP 2D point is the features.h5 keypoint plus this offset (pixels)."""
-
-
-def _pose(image: Any) -> np.ndarray:
-    """The ``[4, 4]`` world-to-camera matrix of a registered pycolmap image."""
-    T = np.eye(4)
-    T[:3] = image.cam_from_world().matrix()
-    return T
 
 
 def _features_name(f: h5py.File) -> str | None:
@@ -125,10 +116,8 @@ class ColmapPairs(torch.utils.data.Dataset):
                 ids = self._select(f, image)
                 if ids is not None:
                     point_ids[image.name] = ids
-                    self.poses[image.name] = _pose(image)
-                    K = image.camera.calibration_matrix().copy()
-                    K[:2, 2] -= COLMAP_PIXEL_OFFSET  # the project's pixel frame
-                    self.intrinsics[image.name] = K
+                    self.poses[image.name] = colmap_pose(image)
+                    self.intrinsics[image.name] = colmap_intrinsics(image.camera)
         names = sorted(point_ids)
         pairs = []
         for a, name0 in enumerate(names):

@@ -17,13 +17,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from lightglue.geometry.colmap import COLMAP_PIXEL_OFFSET
 from lightglue.training.groundtruth.labels import IGNORE, UNMATCHED
 
 if TYPE_CHECKING:  # only for annotations: the caller passes the reconstruction
     import pycolmap
-
-COLMAP_PIXEL_OFFSET = 0.5
-"""COLMAP keypoint = project keypoint + this offset."""
 
 
 def _image(rec: "pycolmap.Reconstruction", image: int | str, which: str) -> Any:
