@@ -109,6 +109,46 @@ def test_mapping_exports_model_ply_and_picture(synthetic):
     assert not [p for p in (root / "out").iterdir() if p.name.startswith(".")]
 
 
+def _two_view_geometries(db_path) -> dict:
+    with pycolmap.Database.open(db_path) as db:
+        ids = {im.image_id: im.name for im in db.read_all_images()}
+        out = {}
+        for a in ids:
+            for b in ids:
+                if a < b and db.exists_two_view_geometry(a, b):
+                    g = db.read_two_view_geometry(a, b)
+                    out[ids[a], ids[b]] = (int(g.config), g.inlier_matches.tobytes(),
+                                           *(None if m is None else m.tobytes() for m in (g.F, g.E, g.H)))
+        return out
+
+
+def test_rebuilt_database_and_single_threaded_mapping_repeat_exactly(synthetic):
+    """Each ``lightglue reconstruct`` rebuilds the database, then maps it: with the seeded
+    verification and ``num_threads=1`` (``--mapper-threads 1``), two runs give one model."""
+    root, names = synthetic
+    geometries, models = [], []
+    for run in ("a", "b"):
+        db_path = root / "repeat" / run / "database.db"
+        build_database(db_path, root / "features.h5", root / "matches.h5", exhaustive_pairs(names))
+        geometries.append(_two_view_geometries(db_path))
+        rec, summary = incremental_mapping(db_path, root, root / "repeat" / run, num_threads=1)
+        assert rec is not None and summary.num_registered >= 3
+        images = {im.name: im for im in rec.images.values() if im.has_pose}
+        models.append((
+            sorted(images),
+            rec.num_points3D(),
+            {n: im.cam_from_world().matrix() for n, im in images.items()},
+            sorted(p.xyz.tolist() for p in rec.points3D.values()),
+        ))
+    assert len(geometries[0]) == 15 and geometries[0] == geometries[1]
+    (names_a, points_a, poses_a, xyz_a), (names_b, points_b, poses_b, xyz_b) = models
+    assert names_a == names_b
+    assert points_a == points_b
+    for name in names_a:
+        np.testing.assert_array_equal(poses_a[name], poses_b[name])
+    assert xyz_a == xyz_b
+
+
 def test_rebuilt_database_is_not_corrupted_by_the_journal_of_a_killed_process(synthetic):
     """A process killed while it had the database open in WAL mode (as COLMAP opens it)
     leaves ``-wal`` / ``-shm``; the next build must not let SQLite replay that old log."""

@@ -1,5 +1,6 @@
 """``--mapper incremental|global``: a clear error without pycolmap's global mapper, and a real
-global (GLOMAP) reconstruction of the Sacre Coeur photos where pycolmap has it."""
+global (GLOMAP) reconstruction of the Sacre Coeur photos where pycolmap has it;
+``--mapper-threads`` reaches pycolmap's options."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import json
 import types
 from pathlib import Path
 
+import cv2
 import pytest
 from click.testing import CliRunner
 
+from collection_helpers import texture
 from lightglue.cli import main
 from lightglue.collection import mappers
 from lightglue.collection._pycolmap import pycolmap
@@ -32,6 +35,32 @@ def test_unknown_or_missing_mapper_is_a_clear_error_before_any_work(tmp_path, mo
     result = CliRunner().invoke(main, ["reconstruct", str(tmp_path / "photos"), "--out", str(tmp_path / "o"),
                                        "--mapper", "glomap"])
     assert result.exit_code == 2 and "'glomap' is not one of" in result.output
+
+
+def test_mapper_threads_reach_pycolmaps_options(tmp_path, monkeypatch):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(photos / f"img{i}.png"), texture(i))
+    seen = []
+
+    def fake_incremental_mapping(db_path, image_dir, work_dir, options):
+        seen.append((options.num_threads, options.random_seed))
+        return {}  # no model: the CLI says so and exits 1
+
+    fake = types.SimpleNamespace(IncrementalPipelineOptions=pycolmap.IncrementalPipelineOptions,
+                                 incremental_mapping=fake_incremental_mapping)
+    monkeypatch.setattr(mappers, "pycolmap", fake)
+    args = ["reconstruct", str(photos), "--out", str(tmp_path / "out"), "--max-keypoints", "128", "--resize", "320",
+            "-q"]
+    for extra, threads in (([], -1), (["--mapper-threads", "1"], 1), (["--mapper-threads", "3"], 3)):
+        result = CliRunner().invoke(main, args + extra)
+        assert result.exit_code == 1 and "No model could be reconstructed" in result.output, result.output
+        assert seen.pop() == (threads, 0)
+    assert not seen
+    result = CliRunner().invoke(main, args + ["--mapper-threads", "0"])
+    assert result.exit_code == 2 and "--mapper-threads" in result.output
+    assert not seen
 
 
 @pytest.mark.slow

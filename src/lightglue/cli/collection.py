@@ -223,14 +223,17 @@ def match_pairs(workdir: Path, features: Path | None, pairs_path: Path | None, o
               help="One camera per photo, or one shared camera.")
 @click.option("--mapper", type=click.Choice(["incremental", "global"]), default="incremental", show_default=True,
               help="pycolmap's incremental mapper, or its global mapper (GLOMAP; large collections).")
+@click.option("--mapper-threads", type=click.IntRange(min=1), default=None,
+              help="Mapper threads; 1 makes the mapping repeat exactly, as pycolmap's multi-threaded mapper is "
+                   "not deterministic (the same matches can give different models). [default: all cores]")
 @click.option("--verbose", is_flag=True, help="Show pycolmap's log.")
 @_device
 @cluster_options
 @_quiet
 def reconstruct(images: Path, out_dir: Path, preset: str, max_keypoints: int | None, resize: int | None,
                 strategy: str | None, window: int, num_neighbors: int, pairs_file: str | None, batch_size: int,
-                camera_mode: str, mapper: str, verbose: bool, device: str | None, cluster: str | None,
-                workers: int | None, shard_size: int | None, quiet: bool) -> None:
+                camera_mode: str, mapper: str, mapper_threads: int | None, verbose: bool, device: str | None,
+                cluster: str | None, workers: int | None, shard_size: int | None, quiet: bool) -> None:
     """Photos in IMAGES to a 3D model: extract, pairs, match-pairs, COLMAP database, mapping."""
     from lightglue.collection.h5store import MetadataMismatchError
     from lightglue.collection.lock import FolderBusyError
@@ -244,7 +247,8 @@ def reconstruct(images: Path, out_dir: Path, preset: str, max_keypoints: int | N
         engines = (_engine("extract", chosen, cluster_opts, device), _engine("match", chosen, cluster_opts, device))
         summary = reconstruct_collection(images, out_dir, chosen, options, batch_size, camera_mode,
                                          progress=not quiet, verbose=verbose, device=device,
-                                         log=logging.getLogger(__name__).info, engines=engines, mapper=mapper)
+                                         log=logging.getLogger(__name__).info, engines=engines, mapper=mapper,
+                                         mapper_threads=mapper_threads or -1)
     except (OSError, ValueError, MetadataMismatchError, RuntimeError, FolderBusyError) as err:
         raise _fail(err) from err
     echo_worker_summary("extract", engines[0], quiet)

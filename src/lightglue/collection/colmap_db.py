@@ -3,8 +3,9 @@
 Holds cameras (one per image, or one shared), a trivial rig and frame per image, images,
 keypoints (shifted by +0.5 px to COLMAP's convention, where the top-left pixel's centre is
 (0.5, 0.5)), the raw matches of every pair, and the two-view geometries that pycolmap's
-geometric verification (RANSAC on F / E / H) keeps. The file is built under a temporary
-name and renamed into place, so an interrupted build never leaves a half-written database.
+geometric verification (RANSAC on F / E / H, with a fixed seed: the same matches give the
+same geometries on every build) keeps. The file is built under a temporary name and renamed
+into place, so an interrupted build never leaves a half-written database.
 
 COLMAP keeps its databases in SQLite's WAL mode: a process killed while it has
 ``database.db`` open (mapping, or a user's COLMAP) leaves ``database.db-wal`` / ``-shm``
@@ -158,6 +159,7 @@ def build_database(
     num_threads: int = -1,
     verbose: bool = False,
     images: Sequence[str] | None = None,
+    seed: int = 0,
 ) -> DatabaseSummary:
     """Write a COLMAP database and verify every matched pair.
 
@@ -175,6 +177,9 @@ def build_database(
         num_threads: verification threads (-1: all cores).
         verbose: let pycolmap log at INFO level.
         images: the images to put in the database (default: every image of ``features_path``).
+        seed: random seed of the verification's RANSAC. pycolmap's default (-1) draws a new
+            seed on every build, so a rebuilt database would hold other two-view geometries
+            and the mapping could not repeat.
 
     Returns:
         Counts of images, matched pairs and verified pairs.
@@ -196,8 +201,12 @@ def build_database(
     try:
         counts = _fill_database(tmp, features_path, matches_path, pairs, camera_mode, images)
         with colmap_log_level(0 if verbose else 2):
+            two_view = pycolmap.TwoViewGeometryOptions()
+            two_view.ransac.random_seed = seed
             pycolmap.geometric_verification(
-                tmp, verifier_options=pycolmap.GeometricVerifierOptions(num_threads=num_threads)
+                tmp,
+                verifier_options=pycolmap.GeometricVerifierOptions(num_threads=num_threads),
+                two_view_geometry_options=two_view,
             )
         with pycolmap.Database.open(tmp) as db:
             num_verified = db.num_verified_image_pairs()

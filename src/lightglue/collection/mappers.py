@@ -39,7 +39,12 @@ def run_mapper(
     num_threads: int = -1,
     seed: int = 0,
 ) -> dict[int, pycolmap.Reconstruction]:
-    """Map the database with ``mapper``; the models (by index) it found, written under ``work_dir``."""
+    """Map the database with ``mapper``; the models (by index) it found, written under ``work_dir``.
+
+    ``num_threads`` is the mapper's thread count (-1: all cores). ``seed`` is its random seed,
+    but only ``num_threads=1`` repeats a mapping exactly: pycolmap's multi-threaded mappers are
+    not deterministic (the same database can give models of different sizes from run to run).
+    """
     check_mapper(mapper)
     if mapper == "global":
         options = pycolmap.GlobalPipelineOptions(num_threads=num_threads, random_seed=seed)

@@ -117,6 +117,7 @@ def reconstruct_collection(
     log: Callable[[str], Any] = logger.info,
     engines: tuple[ExtractEngine | None, MatchEngine | None] = (None, None),
     mapper: str = "incremental",
+    mapper_threads: int = -1,
 ) -> ReconstructionSummary:
     """Photos to a 3D model: every stage, resumable, into ``out_dir``.
 
@@ -127,7 +128,9 @@ def reconstruct_collection(
     3D viewer of an earlier run are removed. ``engines`` (extraction, matching) do those
     stages elsewhere, e.g. on a Ray cluster (see :mod:`lightglue.collection.cluster`; the
     driver, this process, holds the lock and writes every record); ``mapper`` is
-    ``"incremental"`` or ``"global"``.
+    ``"incremental"`` or ``"global"``. ``mapper_threads`` is the mapper's thread count (-1:
+    all cores); 1 makes the mapping repeat exactly, as pycolmap's multi-threaded mapper is
+    not deterministic (the same database can give models of different sizes).
 
     Raises:
         EmptyCollectionError: fewer than 2 images in ``image_dir``, or fewer than 2 readable.
@@ -144,14 +147,14 @@ def reconstruct_collection(
     with folder_lock(out):
         return _reconstruct_locked(
             Path(image_dir), out, names, preset, pairs_options or PairsOptions(), batch_size, camera_mode, progress,
-            verbose, device, log, engines, mapper,
+            verbose, device, log, engines, mapper, mapper_threads,
         )
 
 
 def _reconstruct_locked(
     image_dir: Path, out: Path, names: list[str], preset: Preset, pairs_options: PairsOptions, batch_size: int,
     camera_mode: str, progress: bool, verbose: bool, device: str | None, log: Callable[[str], Any],
-    engines: tuple[ExtractEngine | None, MatchEngine | None], mapper: str,
+    engines: tuple[ExtractEngine | None, MatchEngine | None], mapper: str, mapper_threads: int,
 ) -> ReconstructionSummary:
     seconds: dict[str, float] = {}
     log(f"{len(names)} images in {image_dir}")
@@ -202,7 +205,9 @@ def _reconstruct_locked(
     rec, summary = _timed(
         seconds,
         "mapping",
-        lambda: incremental_mapping(out / "database.db", image_dir, out, verbose=verbose, mapper=mapper),
+        lambda: incremental_mapping(
+            out / "database.db", image_dir, out, num_threads=mapper_threads, verbose=verbose, mapper=mapper
+        ),
     )
     if rec is not None:
         _timed(seconds, "render", lambda: render_reconstruction(rec, out / "reconstruction.png"))

@@ -99,8 +99,11 @@ def incremental_mapping(
         db_path: COLMAP database with verified two-view geometries.
         image_dir: folder of the images (read for point colours).
         out_dir: receives ``sparse/`` (binary COLMAP model) and ``points.ply``.
-        num_threads: mapper threads (-1: all cores).
-        seed: random seed of the mapper (RANSAC, initial pair), for repeatable runs.
+        num_threads: mapper threads (-1: all cores). Only 1 makes the mapping repeatable:
+            pycolmap's multi-threaded mapper is not deterministic, and the same database can
+            give models of different sizes from run to run.
+        seed: random seed of the mapper (RANSAC, initial pair); runs repeat exactly only
+            with ``num_threads=1``.
         verbose: let pycolmap log at INFO level.
         mapper: ``"incremental"`` or ``"global"`` (see :mod:`lightglue.collection.mappers`).
 
