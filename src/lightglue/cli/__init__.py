@@ -38,6 +38,9 @@ def _register() -> None:
     from lightglue.cli import train
 
     main.add_command(train.train)
+    from lightglue.cli import scenes
+
+    main.add_command(scenes.render_scenes)
 
 
 _register()

@@ -44,7 +44,9 @@ def train(config_file, overrides, out_dir, resume, no_progress):
             if rejected:
                 click.echo(f"skipped {len(rejected)} unusable file(s): "
                            + "; ".join(f"{name} ({reason})" for name, reason in rejected), err=True)
-            click.echo(f"training {config.model.features}+lightglue on {len(train_set)} {config.data.kind} pairs "
+            mix = config.data.options.get("mix")
+            kinds = config.data.kind + (f" + {mix['kind']} (share {mix['share']})" if mix else "")
+            click.echo(f"training {config.model.features}+lightglue on {len(train_set)} {kinds} pairs "
                        f"({len(val_set) if val_set is not None else 0} for validation), "
                        f"{ctx.world_size} process(es) on {ctx.device}, into {out}")
         summary = trainer.fit(resume=resume)

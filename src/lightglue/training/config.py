@@ -8,7 +8,10 @@ Sections and their keys (defaults in brackets)::
               frozen, e.g. ["token_confidence"]), and any LightGlue option (n_layers,
               descriptor_dim, num_heads, filter_threshold, flash, ...).
     [data]    kind ["homography"] (homography | megadepth | colmap) and the options of that
-              kind's dataset (checked against its constructor's keyword arguments).
+              kind's dataset (checked against its constructor's keyword arguments);
+              optionally a sub-table [data.mix] with a second source's kind, its share of
+              the training pairs (0 < share < 1) and its options (see
+              :mod:`lightglue.training.data.mixed`; validation uses the first source).
     [train]   steps, batch_size, optimizer, lr, weight_decay, schedule, decay_start,
               exp_div_10, warmup_steps, clip, seed, mp, checkpointed, device, threads,
               num_workers, log_every, val_every, val_batches, checkpoint_every,
@@ -251,6 +254,8 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainingConfig:
     kind = data_raw.pop("kind", DataSection.kind)
     if kind not in DATA_KINDS:
         raise ConfigError(f"data.kind must be one of {DATA_KINDS}, got {kind!r}")
+    if "mix" in data_raw:
+        _check_mix(data_raw["mix"])
     train = _section(TrainSection, "train", raw.get("train", {}))
     _check_train(train)
     return TrainingConfig(
@@ -259,6 +264,18 @@ def config_from_dict(raw: Mapping[str, Any]) -> TrainingConfig:
         train=train,
         loss=_section(LossSection, "loss", raw.get("loss", {})),
     )
+
+
+def _check_mix(mix: Any) -> None:
+    """Check the ``[data.mix]`` table: a known ``kind`` and a ``share`` in (0, 1) (its other keys are
+    checked against that kind's dataset when the datasets are built)."""
+    if not isinstance(mix, Mapping):
+        raise ConfigError(f"data.mix must be a table (kind, share and the source's options), got {mix!r}")
+    if mix.get("kind") not in DATA_KINDS:
+        raise ConfigError(f"data.mix.kind must be one of {DATA_KINDS}, got {mix.get('kind')!r}")
+    share = mix.get("share")
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+        raise ConfigError(f"data.mix.share must be a number in (0, 1), got {share!r}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -308,8 +325,11 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Train
     return config_from_dict(raw)
 
 
-def dataset_kwargs(kind: str, cls: type, options: Mapping[str, Any], reserved: Iterable[str] = ()) -> dict[str, Any]:
-    """Check the ``[data]`` options against ``cls``'s keyword arguments and convert sub-tables.
+def dataset_kwargs(
+    kind: str, cls: type, options: Mapping[str, Any], reserved: Iterable[str] = (), section: str = "data"
+) -> dict[str, Any]:
+    """Check the ``[data]`` options (or those of ``section``, e.g. ``data.mix``) against ``cls``'s
+    keyword arguments and convert sub-tables.
 
     A sub-table (``[data.homography]``) given for an argument typed as a dataclass (e.g.
     ``homography: HomographyConfig | None``) becomes that dataclass, its keys checked too.
@@ -326,8 +346,8 @@ def dataset_kwargs(kind: str, cls: type, options: Mapping[str, Any], reserved: I
     kwargs = {}
     for key, value in options.items():
         if key not in accepted:
-            err = _unknown(key, accepted | {"kind"}, "data.")
-            raise ConfigError(f"{err} (data.kind = {kind!r})")
+            err = _unknown(key, accepted | {"kind"}, f"{section}.")
+            raise ConfigError(f"{err} ({section}.kind = {kind!r})")
         if isinstance(value, Mapping):
             target = next((t for t in typing.get_args(hints.get(key)) or (hints.get(key),)
                            if dataclasses.is_dataclass(t)), None)
@@ -335,7 +355,7 @@ def dataset_kwargs(kind: str, cls: type, options: Mapping[str, Any], reserved: I
                 fields = {f.name for f in dataclasses.fields(target)}
                 for sub in value:
                     if sub not in fields:
-                        raise _unknown(sub, fields, f"data.{key}.")
+                        raise _unknown(sub, fields, f"{section}.{key}.")
                 value = target(**value)
         kwargs[key] = value
     return kwargs

@@ -118,24 +118,44 @@ def build_datasets(config: TrainingConfig) -> tuple[Any, Any | None]:
     """The training and validation datasets of ``config.data`` (validation: None if the kind has no split).
 
     The ``[data]`` options are checked against the dataset's keyword arguments; ``seed`` comes
-    from ``train.seed``, ``features`` from ``model.features`` unless given.
+    from ``train.seed``, ``features`` from ``model.features`` unless given. With ``[data.mix]``,
+    the training set is a :class:`~lightglue.training.data.mixed.MixedPairs` of both sources'
+    training splits; validation stays the first source's.
 
     Raises:
         ConfigError: an option the dataset does not take, or features that differ from the model's.
     """
-    module, name = DATASETS[config.data.kind]
+    options = dict(config.data.options)
+    mix = options.pop("mix", None)
+    train_set, val_set = _source_datasets(config, config.data.kind, options)
+    if mix is not None:
+        from lightglue.training.data.mixed import MixedPairs
+
+        mix = dict(mix)
+        kind, share = mix.pop("kind"), mix.pop("share")
+        secondary = _source_datasets(config, kind, mix, val=False, section="data.mix")[0]
+        train_set = MixedPairs(train_set, secondary, share)
+    return train_set, val_set
+
+
+def _source_datasets(
+    config: TrainingConfig, kind: str, options: Mapping[str, Any], val: bool = True, section: str = "data"
+) -> tuple[Any, Any | None]:
+    """The training and (when ``val`` and the kind has a split) validation datasets of one source
+    (``section``: where its options are, for error messages)."""
+    module, name = DATASETS[kind]
     cls = getattr(importlib.import_module(module), name)
     params = inspect.signature(cls).parameters
-    kwargs = dataset_kwargs(config.data.kind, cls, config.data.options, reserved=("seed", "split"))
+    kwargs = dataset_kwargs(kind, cls, options, reserved=("seed", "split"), section=section)
     if "features" in params:
         features = kwargs.setdefault("features", config.model.features)
         if features != config.model.features:
-            raise ConfigError(f"data.features = {features!r} but model.features = {config.model.features!r}")
+            raise ConfigError(f"{section}.features = {features!r} but model.features = {config.model.features!r}")
     if "seed" in params:
         kwargs["seed"] = config.train.seed
     if "split" not in params:
         return cls(**kwargs), None
-    return cls(**kwargs, split="train"), cls(**kwargs, split="val")
+    return cls(**kwargs, split="train"), (cls(**kwargs, split="val") if val else None)
 
 
 def learning_rate(step: int, t: TrainSection) -> float:
