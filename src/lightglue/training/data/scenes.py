@@ -268,11 +268,13 @@ def render_scene(
     light = rng.normal(size=3)
     light[2] = abs(light[2]) + 0.5
     light /= np.linalg.norm(light)
-    chosen = [photos[int(rng.integers(len(photos)))] for _ in faces]
-    textures = [_load_texture(Path(photos_root) / p, rng) for p in chosen]
+    chosen, textures = [], []
+    for _ in faces:
+        chosen.append(photos[int(rng.integers(len(photos)))])
+        textures.append(_load_texture(Path(photos_root) / chosen[-1], rng))
     shading = np.array([0.55 + 0.45 * abs(face.normal @ light) for face in faces])
     W, H = image_size
-    focal = rng.uniform(0.75, 0.97) * W
+    focal = rng.uniform(0.75 * W, 0.96875 * W)
     K = np.array([[focal, 0, (W - 1) / 2], [0, focal, (H - 1) / 2], [0, 0, 1]])
     poses = camera_poses(rng, size, footprints, views)
     for sub in ("images", "depth_undistorted"):
