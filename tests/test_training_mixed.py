@@ -96,3 +96,10 @@ max_overlap = 1.0
     records = [r for r in read_log(tmp_path / "run" / "log.jsonl") if r["kind"] == "train"]
     assert [r["step"] for r in records] == [1, 2] and all(r["loss"] > 0 for r in records)
     assert (tmp_path / "run" / "weights.pth").is_file()
+    # resuming: the second source's settings are fixed by the checkpoint, its cache folder is not
+    run = ["train", str(config_file), "--out", str(tmp_path / "run"), "--resume", "--no-progress", "train.steps=3"]
+    result = CliRunner().invoke(main, [*run, "data.mix.share=0.25"])
+    assert result.exit_code == 1 and "data.mix.share" in result.output
+    result = CliRunner().invoke(main, [*run, f"data.mix.cache_dir={tmp_path / 'cache2'}"])
+    assert result.exit_code == 0, result.output
+    assert [r["step"] for r in read_log(tmp_path / "run" / "log.jsonl") if r["kind"] == "train"] == [1, 2, 3]

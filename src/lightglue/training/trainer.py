@@ -65,7 +65,7 @@ DATASETS = {
 }
 # Settings that fix what a checkpoint means: resuming with other values is an error (the
 # starting weights and the feature cache's location do not matter once a run has started).
-_RESUME_FREE = ("model.init", "data.cache_dir")
+_RESUME_FREE = ("model.init", "data.cache_dir", "data.mix.cache_dir")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -192,7 +192,13 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 def _fixed_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """The settings a resumed run must share with its checkpoint, as ``{"section.key": value}``."""
-    flat = {f"{section}.{key}": value for section in ("model", "data") for key, value in config[section].items()}
+    flat = {}
+    for section in ("model", "data"):
+        for key, value in config[section].items():
+            if section == "data" and key == "mix" and isinstance(value, Mapping):
+                flat.update({f"data.mix.{k}": v for k, v in value.items()})
+            else:
+                flat[f"{section}.{key}"] = value
     flat.update({f"train.{key}": config["train"][key] for key in ("batch_size", "seed")})
     return {key: value for key, value in flat.items() if key not in _RESUME_FREE}
 
