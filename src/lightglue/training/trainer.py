@@ -190,15 +190,21 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _fixed_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings a resumed run must share with its checkpoint, as ``{"section.key": value}``."""
+def _flatten(prefix: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"key": {"sub": v}}`` -> ``{"<prefix>key.sub": v}``: sub-tables down to their leaves."""
     flat = {}
-    for section in ("model", "data"):
-        for key, value in config[section].items():
-            if section == "data" and key == "mix" and isinstance(value, Mapping):
-                flat.update({f"data.mix.{k}": v for k, v in value.items()})
-            else:
-                flat[f"{section}.{key}"] = value
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(f"{prefix}{key}.", value))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _fixed_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a resumed run must share with its checkpoint, as ``{"section.key[.sub]": value}``
+    (sub-tables such as ``[data.mix]`` key by key)."""
+    flat = {**_flatten("model.", config["model"]), **_flatten("data.", config["data"])}
     flat.update({f"train.{key}": config["train"][key] for key in ("batch_size", "seed")})
     return {key: value for key, value in flat.items() if key not in _RESUME_FREE}
 
