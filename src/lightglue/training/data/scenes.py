@@ -16,8 +16,10 @@ by varied amounts. Rendering is ray casting per pixel: the colour image is rende
 offset, gamma, optional Gaussian blur, noise) is applied. The depth map is the camera z of the
 ray through each pixel centre (0: no surface).
 
-Pixel frame: the centre of pixel (x, y) is at (x, y), the project's convention, so a keypoint's
-coordinates index the depth map directly.
+Pixel frame: the ray of image point (x, y) is ``K^-1 [x, y, 1]`` with pixel centres at integer
+coordinates, the frame of the project's keypoints and of the intrinsics written; depth pixel
+(row y, column x) is the depth along the ray of (x, y). (The depth ground truth samples depth
+maps as glue-factory does, with centres at +0.5 px, as it does on MegaDepth.)
 
 The output is the layout :class:`~.megadepth.MegaDepthPairs` reads: ``images/<scene>/NNN.png``,
 ``depth_undistorted/<scene>/NNN.h5`` and ``scene_info/<scene>.npz`` (with ``overlap_matrix``:
