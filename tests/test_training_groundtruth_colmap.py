@@ -263,5 +263,9 @@ def check_real_model(out_dir: Path) -> None:
             db_ids = {im.name: im.image_id for im in db.read_all_images()}
             inliers = np.asarray(db.read_two_view_geometry(db_ids[images[a].name], db_ids[images[b].name]).inlier_matches)
         i, j = torch.from_numpy(inliers[:, 0].astype(np.int64)), torch.from_numpy(inliers[:, 1].astype(np.int64))
-        assert float((out["gt_matches0"][i] == j).float().mean()) > 0.7
+        # a verified match the mapper did not triangulate (or that joined an ambiguous track) is
+        # ignored (-2) on a side: up to 30 % of a pair's here; the others must be its label
+        decided = (out["gt_matches0"][i] != -2) & (out["gt_matches1"][j] != -2)
+        assert float(decided.float().mean()) > 0.5
+        assert float((out["gt_matches0"][i][decided] == j[decided]).float().mean()) > 0.95
         assert float(((out["gt_matches0"][i] == -1) | (out["gt_matches1"][j] == -1)).float().mean()) < 0.1
