@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -36,9 +35,7 @@ from lightglue.evaluation.hpatches import read_hpatches
 from lightglue.evaluation.methods import Method
 from lightglue.evaluation.metrics import error_auc
 from lightglue.geometry import estimate_homography, homography_corner_error
-
-PROTOCOL_CONFIDENCE = 0.9999
-"""The stopping confidence of :func:`lightglue.geometry.estimate_homography` (10 000 iterations at most)."""
+from lightglue.geometry.homography import OPENCV_CONFIDENCE
 
 
 def load_cases(root: Path, heldout: int | None, seed: int) -> list[HomographyCase]:
@@ -52,14 +49,7 @@ def load_cases(root: Path, heldout: int | None, seed: int) -> list[HomographyCas
 
 def opencv_error(case: HomographyCase, kpts0: np.ndarray, kpts1: np.ndarray, confidence: float) -> float:
     """Corner error (px) of OpenCV's RANSAC homography from these matches, in this order."""
-    if confidence == PROTOCOL_CONFIDENCE:
-        H, _ = estimate_homography(kpts0, kpts1, "opencv", HOMOGRAPHY_RANSAC_TH["opencv"])
-    elif len(kpts0) < 4:
-        H = None
-    else:
-        H, _ = cv2.findHomography(
-            kpts0, kpts1, cv2.RANSAC, HOMOGRAPHY_RANSAC_TH["opencv"], maxIters=10000, confidence=confidence
-        )
+    H, _ = estimate_homography(kpts0, kpts1, "opencv", HOMOGRAPHY_RANSAC_TH["opencv"], confidence)
     return homography_corner_error(H, case.H_0to1, *case.size0)
 
 
@@ -95,12 +85,12 @@ def main() -> None:
         for i, case in enumerate(cases):
             matches = method(case)
             k0, k1 = matches.kpts0, matches.kpts1
-            given.append(opencv_error(case, k0, k1, PROTOCOL_CONFIDENCE))
+            given.append(opencv_error(case, k0, k1, OPENCV_CONFIDENCE))
             H, _ = estimate_homography(k0, k1, "poselib", HOMOGRAPHY_RANSAC_TH["poselib"])
             poselib.append(homography_corner_error(H, case.H_0to1, *case.size0))
             for j in range(args.orders):
                 order = rng.permutation(len(k0))
-                for c, confidence in enumerate((PROTOCOL_CONFIDENCE, args.confidence)):
+                for c, confidence in enumerate((OPENCV_CONFIDENCE, args.confidence)):
                     shuffled[c, i, j] = opencv_error(case, k0[order], k1[order], confidence)
         per_order = np.array([[error_auc(shuffled[c, :, j], thresholds) for j in range(args.orders)] for c in (0, 1)])
         print(f"| {name} | {auc_text(error_auc(given, thresholds))} | {auc_text(per_order[0].mean(0))} "

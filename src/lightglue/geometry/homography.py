@@ -8,6 +8,8 @@ import poselib
 
 HOMOGRAPHY_ESTIMATORS = ("opencv", "poselib", "dlt")
 """Names accepted by :func:`estimate_homography`."""
+OPENCV_CONFIDENCE = 0.9999
+"""Stopping confidence of OpenCV's RANSAC (10 000 iterations at most)."""
 
 
 def _similarity_normalizer(points: np.ndarray) -> np.ndarray:
@@ -48,6 +50,7 @@ def estimate_homography(
     kpts1: np.ndarray,
     method: str = "poselib",
     threshold: float = 3.0,
+    confidence: float = OPENCV_CONFIDENCE,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """Robustly estimate the homography that maps ``kpts0`` onto ``kpts1``.
 
@@ -56,6 +59,7 @@ def estimate_homography(
         method: ``"opencv"`` (RANSAC), ``"poselib"`` (LO-RANSAC with non-linear refinement)
             or ``"dlt"`` (least squares on all matches, no outlier rejection).
         threshold: inlier reprojection threshold in pixels (ignored by ``"dlt"``).
+        confidence: ``"opencv"``'s stopping confidence (more hypotheses are tried the closer it is to 1).
     Returns:
         ``(H, inliers)``: ``H [3, 3]`` normalised to ``H[2, 2] = 1`` or None when the
         estimation fails, and ``inliers [S]`` bool (all True for ``"dlt"``).
@@ -71,7 +75,7 @@ def estimate_homography(
         return H, none if H is None else ~none
     if method == "opencv":
         H, mask = cv2.findHomography(
-            kpts0, kpts1, cv2.RANSAC, ransacReprojThreshold=threshold, maxIters=10000, confidence=0.9999
+            kpts0, kpts1, cv2.RANSAC, ransacReprojThreshold=threshold, maxIters=10000, confidence=confidence
         )
         inliers = none if mask is None else mask.ravel().astype(bool)
     else:
