@@ -45,6 +45,7 @@ import cv2
 import h5py
 import numpy as np
 
+from lightglue.training.data.cache import store_entry
 from lightglue.training.data.photos import scan_photos
 
 logger = logging.getLogger(__name__)
@@ -293,18 +294,14 @@ def render_scene(
     share = np.array([[covisible_share(depths[i], depths[j], K, poses[i], poses[j]) if i != j else 0.0
                        for j in range(views)] for i in range(views)])  # fmt: skip
     info = out / "scene_info" / f"{name}.npz"
-    info.parent.mkdir(parents=True, exist_ok=True)
-    partial = info.with_name(f".{name}.partial.npz")
-    np.savez(
-        partial,
-        image_paths=np.array(image_paths, dtype=object),
-        depth_paths=np.array(depth_paths, dtype=object),
-        intrinsics=np.stack([K] * views),
-        poses=np.stack(poses),
-        overlap_matrix=np.minimum(share, share.T),
-        texture_paths=np.array(chosen, dtype=object),
-    )
-    os.replace(partial, info)
+    store_entry(info, {
+        "image_paths": np.array(image_paths, dtype=object),
+        "depth_paths": np.array(depth_paths, dtype=object),
+        "intrinsics": np.stack([K] * views),
+        "poses": np.stack(poses),
+        "overlap_matrix": np.minimum(share, share.T),
+        "texture_paths": np.array(chosen, dtype=object),
+    })
     return info
 
 
