@@ -63,7 +63,7 @@ class MegaDepthPairs(torch.utils.data.Dataset):
             selection and of the replacement of dropped pairs.
         split: ``"train"``, ``"val"`` or ``"all"``.
         scenes: the scenes to use (a list, or a text file of names); None for every
-            ``scene_info/*.npz``.
+            ``scene_info/*.npz`` (hidden files excepted).
         val_scenes: the validation scenes (list or file); None to hold out scenes by a hash of
             their name (``val_fraction``).
         pairs_per_scene: pairs drawn per scene (None: every pair in the overlap range).
@@ -116,7 +116,8 @@ class MegaDepthPairs(torch.utils.data.Dataset):
         info = self.root / info_dir
         if not info.is_dir():
             raise FileNotFoundError(f"No scene folder {str(info)!r}: {str(self.root)!r} is not in the MegaDepth layout.")
-        all_scenes = _scene_list(scenes) or sorted(p.stem for p in info.glob("*.npz"))
+        # hidden files are temporary (a scene being written, or left by a killed writer)
+        all_scenes = _scene_list(scenes) or sorted(p.stem for p in info.glob("*.npz") if not p.name.startswith("."))
         held_out = _scene_list(val_scenes)
         if split == "all":
             chosen = all_scenes
